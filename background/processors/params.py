@@ -1,0 +1,69 @@
+"""A task's parameter schema, read from its signature.
+
+Type-hinted keyword parameters (defaults, `Annotated[..., Field(...)]`, enums, dates) become a
+Pydantic model with unknown keys forbidden. The API validates against it before enqueueing and
+publishes its JSON Schema; the worker validates again, so a task always receives typed values.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, create_model
+
+from background.processors.progress import Progress
+from config.repository_factory import RepositoryFactory
+
+# Parameters of these types are supplied by the toolbox at run time, never by the caller.
+INJECTED_TYPES: tuple[type, ...] = (RepositoryFactory, Progress)
+
+
+class TaskParams(BaseModel):
+    """Base of every generated parameter model."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+
+def _hints(fun: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fun, include_extras=True)
+    except Exception:  # noqa: BLE001 - an unresolvable hint falls back to the raw annotation
+        return dict(getattr(fun, "__annotations__", {}))
+
+
+def _base_type(annotation: Any) -> Any:
+    if typing.get_origin(annotation) is typing.Annotated:
+        return typing.get_args(annotation)[0]
+    return annotation
+
+
+def split_parameters(fun: Callable[..., Any], *, bound: bool) -> tuple[dict[str, Any], dict[str, type]]:
+    """(user parameters as pydantic field definitions, injected parameters by name and type)."""
+    hints = _hints(fun)
+    fields: dict[str, Any] = {}
+    injected: dict[str, type] = {}
+    params = list(inspect.signature(fun).parameters.values())
+    if bound and params:
+        params = params[1:]
+    for param in params:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = hints.get(param.name, Any)
+        base = _base_type(annotation)
+        if isinstance(base, type) and issubclass(base, INJECTED_TYPES):
+            injected[param.name] = base
+            continue
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (annotation, default)
+    return fields, injected
+
+
+def build_params_model(task_name: str, fun: Callable[..., Any], *, bound: bool) -> tuple[type[TaskParams], dict[str, type]]:
+    """The parameter model of a task function and the names of its injected parameters."""
+    fields, injected = split_parameters(fun, bound=bound)
+    model_name = "".join(part.capitalize() for part in task_name.replace("-", "_").replace(".", "_").split("_")) + "Params"
+    model = create_model(model_name, __base__=TaskParams, **fields)
+    return model, injected

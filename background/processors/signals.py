@@ -1,0 +1,76 @@
+"""Worker signal handlers: keep the run registry in PostgreSQL in step with what workers do.
+
+Runs that never came through the API (Beat, a retry by Celery, `celery call`) get their row here.
+A registry write that fails is logged and never fails the task itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import Task
+from celery.signals import task_postrun, task_prerun, worker_process_init, worker_process_shutdown
+
+from background.processors.runtime import close_runtime, get_runtime
+from background.processors.task_base import ToolboxTask
+from repositories.task_runs import TaskRunRepository
+
+log = logging.getLogger("toolbox.worker")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _tracked(task: Task | None) -> bool:
+    return isinstance(task, ToolboxTask) and (task.__module__ or "").startswith("background.tasks.")
+
+
+def _write(task_id: str, action: str, **values: Any) -> None:
+    runtime = get_runtime()
+
+    async def write() -> None:
+        async with runtime.repositories.unit_of_work() as uow:
+            await getattr(uow.repo(TaskRunRepository), action)(task_id=task_id, **values)
+
+    try:
+        runtime.run(write())
+    except Exception:  # noqa: BLE001 - the registry must never fail a task
+        log.exception("run registry write failed", extra={"task_id": task_id})
+
+
+@worker_process_init.connect
+def _init_process(**_: Any) -> None:
+    get_runtime()
+
+
+@worker_process_shutdown.connect
+def _close_process(**_: Any) -> None:
+    close_runtime()
+
+
+@task_prerun.connect
+def _on_prerun(task_id: str, task: Task, args: Any = None, kwargs: Any = None, **_: Any) -> None:
+    if not _tracked(task) or task.request.called_directly:
+        return
+    _write(
+        task_id, "mark_started", task_name=task.name, started_at=_now(), worker=task.request.hostname,
+        params=dict(kwargs or {}), retries=int(task.request.retries or 0),
+        origin=str(getattr(task.request, "toolbox_origin", None) or "worker"),
+    )
+
+
+@task_postrun.connect
+def _on_postrun(task_id: str, task: Task, retval: Any = None, state: str | None = None, **_: Any) -> None:
+    if not _tracked(task) or task.request.called_directly or state is None:
+        return
+    failed = state in ("FAILURE", "RETRY")
+    error = f"{type(retval).__name__}: {retval}" if failed and isinstance(retval, BaseException) else None
+    result = None if failed or isinstance(retval, BaseException) else retval
+    _write(
+        task_id, "mark_finished", task_name=task.name, status=state,
+        finished_at=None if state == "RETRY" else _now(), result=result, error=error,
+        retries=int(task.request.retries or 0), worker=task.request.hostname,
+    )

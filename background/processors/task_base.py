@@ -1,0 +1,92 @@
+"""The Celery app class and task base class every discovered task runs on."""
+
+from __future__ import annotations
+
+import inspect
+from functools import cached_property
+from typing import Any
+
+from celery import Celery, Task
+from celery.app.task import _task_stack  # type: ignore[attr-defined]
+from pydantic_core import to_jsonable_python
+
+from background.processors.params import TaskParams, build_params_model
+from background.processors.progress import Progress
+from background.processors.runtime import get_runtime
+from config.repository_factory import RepositoryFactory
+
+
+class DuplicateTaskError(RuntimeError):
+    """Two task functions claimed one task name."""
+
+
+class ToolboxTask(Task):
+    """Validates keyword arguments, injects the toolbox's helpers and runs `async def` bodies.
+
+    Extra options a task may declare in `@celery_app.task(...)`:
+    `single_run=True` (never active twice) and `schedule=...` (see background.processors.schedules).
+    """
+
+    single_run: bool = False
+    schedule: Any = None
+    queue: str | None = None
+
+    @cached_property
+    def _signature_info(self) -> tuple[type[TaskParams], dict[str, type]]:
+        run = type(self).__dict__.get("run")
+        bound = not isinstance(run, staticmethod)
+        return build_params_model(self.name, self._decorated_fun, bound=bound)
+
+    @property
+    def params_model(self) -> type[TaskParams]:
+        """The Pydantic model of the task's caller-supplied parameters."""
+        return self._signature_info[0]
+
+    @property
+    def description(self) -> str:
+        """The first line of the task's docstring."""
+        doc = inspect.getdoc(self._decorated_fun) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    def _injections(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, kind in self._signature_info[1].items():
+            if issubclass(kind, RepositoryFactory):
+                values[name] = get_runtime().repositories
+            elif issubclass(kind, Progress):
+                values[name] = Progress(self)
+        return values
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        model = self.params_model
+        validated = model.model_validate(kwargs)
+        call_kwargs = {name: getattr(validated, name) for name in model.model_fields}
+        call_kwargs.update(self._injections())
+        # Push a request carrying only the caller's kwargs: the result backend stores the request,
+        # and injected helpers are not JSON.
+        _task_stack.push(self)
+        self.push_request(args=args, kwargs=kwargs)
+        try:
+            result = self.run(*args, **call_kwargs)
+            if inspect.isawaitable(result):
+                result = get_runtime().run(_await(result))
+        finally:
+            self.pop_request()
+            _task_stack.pop()
+        return to_jsonable_python(result)
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+class ToolboxCelery(Celery):
+    """Celery app that refuses a second function under an existing task name."""
+
+    def _task_from_fun(self, fun: Any, name: str | None = None, **options: Any) -> Any:
+        existing = self._tasks.get(name) if name else None
+        if existing is not None and getattr(existing, "_decorated_fun", None) is not fun:
+            first = inspect.getsourcefile(existing._decorated_fun)
+            second = inspect.getsourcefile(fun)
+            raise DuplicateTaskError(f"task name {name!r} is declared twice: in {first} and in {second}")
+        return super()._task_from_fun(fun, name=name, **options)

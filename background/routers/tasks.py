@@ -1,0 +1,82 @@
+"""Task endpoints: catalog, execute (one route per discovered task), status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from background.processors.base import BaseProcessor, TaskEntry
+from background.schemas.tasks import Catalog, ExecuteAccepted, TaskStatus
+from routers.dependencies import State, Viewer, role_required
+from routers.errors import validation_response
+from schemas.responses import ErrorBody, JSONBytesResponse, dumps
+from services.auth import Principal
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422, 503)
+}
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+
+@router.get("/available", response_model=Catalog, responses=ERRORS)
+async def available_tasks(state: State, _: Viewer) -> Response:
+    """Every discovered task with its endpoint, queue, parameter schema and schedule."""
+    return Response(state.processor.catalog_bytes, media_type="application/json")
+
+
+@router.get("/status/{task_id}", response_model=TaskStatus, responses=ERRORS)
+async def task_status(state: State, _: Viewer, task_id: str = Path(max_length=200)) -> Response:
+    """Status, progress, result, error, parameters and timings of one run."""
+    return JSONBytesResponse(dumps(await state.runs.status(task_id)))
+
+
+async def _execute(request: Request, entry: TaskEntry, principal: Principal) -> Response:
+    body = await request.body()
+    try:
+        params = entry.params_model.model_validate_json(body if body.strip() else b"{}")
+    except ValidationError as exc:
+        return validation_response(list(exc.errors()))
+    kwargs = params.model_dump(mode="json", exclude_unset=True)
+    state = request.app.state.toolbox
+    task_id = await state.runs.submit(entry, kwargs, principal)
+    return JSONBytesResponse(dumps({
+        "success": True,
+        "task_id": task_id,
+        "task_name": entry.name,
+        "message": f"Task {entry.name} accepted.",
+        "status_url": f"/tasks/status/{task_id}",
+    }), status_code=202)
+
+
+def _execute_route(entry: TaskEntry) -> Any:
+    async def execute(request: Request, principal: Principal = Depends(role_required("operator"))) -> Response:
+        return await _execute(request, entry, principal)
+
+    execute.__name__ = f"execute_{entry.path_name.replace('-', '_').replace('.', '_')}"
+    execute.__doc__ = entry.task.description or f"Run {entry.name}."
+    return execute
+
+
+def build_execute_router(processor: BaseProcessor) -> APIRouter:
+    """One POST route per discovered task, each documenting its own parameter schema."""
+    execute_router = APIRouter(prefix="/tasks/execute", tags=["execute"])
+    for entry in processor.entries.values():
+        execute_router.add_api_route(
+            f"/{entry.path_name}", _execute_route(entry), methods=["POST"], status_code=202,
+            response_model=ExecuteAccepted, responses=ERRORS, summary=f"Run {entry.name}",
+            openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{entry.params_model.__name__}"}}}}},
+        )
+
+    # Aliases (full name, snake_case) and unknown names: resolved here, 404 when nothing matches.
+    @execute_router.post("/{name:path}", include_in_schema=False)
+    async def execute_by_alias(
+        name: str, request: Request, principal: Principal = Depends(role_required("operator"))
+    ) -> Response:
+        return await _execute(request, processor.resolve(name), principal)
+
+    return execute_router

@@ -1,0 +1,59 @@
+"""The Celery app (`celery -A config.celery_config worker|beat`). Importing it discovers every task."""
+
+from __future__ import annotations
+
+from config.settings import get_settings
+from background.processors.task_base import ToolboxCelery, ToolboxTask
+
+settings = get_settings()
+
+celery_app = ToolboxCelery("toolbox", task_cls=ToolboxTask, set_as_current=True)
+celery_app.conf.update(
+    broker_url=settings.redis.url,
+    result_backend=settings.redis.url,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_accept_content=["json"],
+    task_default_queue=settings.celery.default_queue,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_track_started=True,
+    result_extended=True,
+    result_expires=settings.celery.result_expires_s,
+    task_time_limit=settings.celery.task_time_limit_s,
+    task_soft_time_limit=settings.celery.task_soft_time_limit_s,
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+    worker_concurrency=settings.celery.worker_concurrency,
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={"socket_timeout": settings.redis.socket_timeout_s, "socket_connect_timeout": settings.redis.socket_timeout_s},
+    result_backend_transport_options={"socket_timeout": settings.redis.socket_timeout_s, "socket_connect_timeout": settings.redis.socket_timeout_s},
+    redis_socket_timeout=settings.redis.socket_timeout_s,
+    redis_socket_connect_timeout=settings.redis.socket_timeout_s,
+    timezone=settings.schedules.timezone,
+    enable_utc=True,
+)
+
+# Imported after the app exists: task modules import `celery_app` from here.
+from background.processors.discovery import discover_tasks  # noqa: E402
+from background.processors import signals  # noqa: E402,F401  (connects worker signal handlers)
+
+discovered_tasks = discover_tasks(celery_app)
+
+
+def _visibility_timeout() -> int:
+    """Above the longest time limit of any task, so acks_late never redelivers a running task."""
+    limits = [settings.celery.task_time_limit_s]
+    limits += [int(t.time_limit) for t in discovered_tasks.values() if t.time_limit]
+    return max(limits) + settings.celery.visibility_margin_s
+
+
+celery_app.conf.broker_transport_options = {
+    **celery_app.conf.broker_transport_options,
+    "visibility_timeout": _visibility_timeout(),
+}
+
+app = celery_app  # `celery -A config.celery_config` finds either name

@@ -1,0 +1,133 @@
+"""The one settings object, grouped by concern and read once per process."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+Environment = Literal["local", "test", "staging", "production"]
+PLACEHOLDER_SECRETS = {"", "changeme", "secret", "change-me", "dev", "development"}
+
+
+class DatabaseSettings(BaseSettings):
+    """PostgreSQL connection: `DATABASE_URL` (any postgres:// form; asyncpg is implied)."""
+
+    model_config = SettingsConfigDict(env_prefix="DATABASE_", extra="ignore")
+
+    url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/toolbox"
+    pool_size: int = 10
+    max_overflow: int = 10
+    connect_timeout_s: float = 3.0
+    statement_timeout_ms: int = 0
+
+    @property
+    def async_url(self) -> str:
+        """The URL with the asyncpg driver, whatever form the user gave."""
+        url = self.url
+        for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url[len(prefix):]
+        return url
+
+    @property
+    def dsn(self) -> str:
+        """The URL in libpq form, for asyncpg and command-line tools."""
+        return "postgresql://" + self.async_url.split("://", 1)[1]
+
+
+class RedisSettings(BaseSettings):
+    """Broker and result backend: `REDIS_URL`."""
+
+    model_config = SettingsConfigDict(env_prefix="REDIS_", extra="ignore")
+
+    url: str = "redis://127.0.0.1:6379/0"
+    socket_timeout_s: float = 2.0
+
+
+class CelerySettings(BaseSettings):
+    """Worker behaviour: `CELERY_*`."""
+
+    model_config = SettingsConfigDict(env_prefix="CELERY_", extra="ignore")
+
+    default_queue: str = "celery"
+    task_time_limit_s: int = 3600
+    task_soft_time_limit_s: int = 3300
+    result_expires_s: int = 7 * 24 * 3600
+    # Kept above the longest task time limit so that an acks_late task is never redelivered
+    # while it still runs; raised automatically when a task declares a longer limit.
+    visibility_margin_s: int = 600
+    worker_concurrency: int = 2
+
+
+class AuthSettings(BaseSettings):
+    """JWT bearer auth: `AUTH_*`."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    enabled: bool = True
+    jwt_secret: str = ""
+    jwt_algorithm: str = "HS256"
+    token_ttl_s: int = 24 * 3600
+    issuer: str = "toolbox"
+
+
+class ScheduleSettings(BaseSettings):
+    """Beat schedules: `SCHEDULE_*`; per-environment overrides live in config/schedules.py."""
+
+    model_config = SettingsConfigDict(env_prefix="SCHEDULE_", extra="ignore")
+
+    timezone: str = "America/Lima"
+    enabled: bool = True
+
+
+class Settings(BaseSettings):
+    """Everything Toolbox reads from the environment, in one object."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    environment: Environment = "local"
+    var_dir: Path = Field(default=PROJECT_ROOT / "var")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    celery: CelerySettings = Field(default_factory=CelerySettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    max_body_bytes: int = 1024 * 1024
+
+    @model_validator(mode="after")
+    def _secret_is_real(self) -> Settings:
+        secret = self.auth.jwt_secret
+        if secret.strip().lower() not in PLACEHOLDER_SECRETS:
+            return self
+        if self.environment in ("local", "test"):
+            # Local runs get a random secret kept under ./var, so `toolbox up` and
+            # `toolbox token` agree without anyone choosing a password.
+            self.auth.jwt_secret = _local_secret(self.var_dir)
+            return self
+        raise ValueError(
+            "AUTH_JWT_SECRET must be set to a real secret outside local runs "
+            f"(ENVIRONMENT={self.environment})"
+        )
+
+
+def _local_secret(var_dir: Path) -> str:
+    path = var_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

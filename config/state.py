@@ -1,0 +1,57 @@
+"""What the API process builds at start-up (FastAPI lifespan) and disposes of at shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from background.processors.base import BaseProcessor
+from background.processors.publisher import TaskPublisher
+from background.processors.results import ResultReader
+from config.database import build_engine
+from config.repository_factory import RepositoryFactory
+from config.settings import Settings
+from services.auth import TokenService
+from services.task_runs import TaskRunService
+
+
+@dataclass
+class AppState:
+    """Engine, Redis client and the services built on them; one per API process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    redis: aioredis.Redis
+    repositories: RepositoryFactory
+    processor: BaseProcessor
+    tokens: TokenService
+    runs: TaskRunService
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def build_redis(settings: Settings) -> aioredis.Redis:
+    """An asyncio Redis client that gives up quickly: the API answers 503 rather than hang."""
+    timeout = settings.redis.socket_timeout_s
+    return aioredis.Redis.from_url(
+        settings.redis.url, socket_timeout=timeout, socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1), max_connections=256, health_check_interval=30,
+    )
+
+
+def build_state(settings: Settings, processor: BaseProcessor) -> AppState:
+    """Called inside the running event loop (lifespan), never at import."""
+    from config.celery_config import celery_app
+
+    engine = build_engine(settings.database, pre_ping=False)
+    client = build_redis(settings)
+    repositories = RepositoryFactory(engine)
+    runs = TaskRunService(repositories, TaskPublisher(celery_app, client), ResultReader(client))
+    return AppState(settings=settings, engine=engine, redis=client, repositories=repositories,
+                    processor=processor, tokens=TokenService(settings.auth), runs=runs)

@@ -1,0 +1,66 @@
+"""The FastAPI app: `uvicorn main:app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from background.processors.base import BaseProcessor
+from background.processors.discovery import discover_tasks
+from background.routers.tasks import build_execute_router
+from background.routers.tasks import router as tasks_router
+from config.body_limit import BodyLimitMiddleware
+from config.celery_config import celery_app
+from config.settings import get_settings
+from config.state import build_state
+from routers.errors import install_error_handlers
+from routers.health import router as health_router
+from schemas.responses import JSONBytesResponse
+
+
+def create_app() -> FastAPI:
+    """Discover tasks, build the catalog once and mount one execute route per task."""
+    settings = get_settings()
+    processor = BaseProcessor(discover_tasks(celery_app))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = build_state(settings, processor)
+        app.state.toolbox = state
+        try:
+            yield
+        finally:
+            await state.close()
+
+    app = FastAPI(title="Toolbox", version="0.1.0", lifespan=lifespan, default_response_class=JSONBytesResponse,
+                  description="Auto-discovered background tasks: list, launch, follow.")
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(tasks_router)
+    app.include_router(build_execute_router(processor))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for entry in processor.entries.values():
+            model = entry.params_model
+            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(body.pop("$defs", {}))
+            components[model.__name__] = body
+        schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+        schema["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+app = create_app()

@@ -1,0 +1,94 @@
+"""The one place that turns errors into HTTP answers in the error shape of SPEC §4."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from schemas.responses import error_response
+from services.errors import AppError
+
+log = logging.getLogger("toolbox.api")
+
+HTTP_CODES = {
+    400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
+}
+
+
+def field_errors(errors: list[Any], *, drop_prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Pydantic / FastAPI errors as `{field, message, type}` items."""
+    out: list[dict[str, Any]] = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        while loc and loc[0] in drop_prefix:
+            loc = loc[1:]
+        out.append({"field": ".".join(loc) or None, "message": str(error.get("msg", "")),
+                    "type": str(error.get("type", ""))})
+    return out
+
+
+def validation_response(errors: list[Any], *, drop_prefix: tuple[str, ...] = ()) -> Response:
+    """400 for a body that is not JSON, 422 with field errors otherwise."""
+    if any(error.get("type") == "json_invalid" for error in errors):
+        detail = next(str(e.get("ctx", {}).get("error", e.get("msg"))) for e in errors if e.get("type") == "json_invalid")
+        return error_response(400, "malformed_json", "The request body is not valid JSON.", description=detail)
+    items = field_errors(errors, drop_prefix=drop_prefix)
+    return error_response(422, "invalid_parameters", "The request parameters are invalid.",
+                          description="; ".join(f"{i['field'] or 'body'}: {i['message']}" for i in items)[:1000],
+                          errors=items)
+
+
+async def _app_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error_response(exc.status, exc.code, exc.message, exc.description, exc.errors, headers=headers)
+
+
+async def _request_validation(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return validation_response(list(exc.errors()), drop_prefix=("body", "query", "path"))
+
+
+async def _pydantic_validation(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ValidationError)
+    return validation_response(list(exc.errors()))
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+
+async def _database_down(_: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return error_response(503, "database_unavailable", "The database is unreachable; try again shortly.",
+                          description=type(exc).__name__)
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    log.exception("unhandled error")
+    return error_response(500, "internal_error", "An unexpected error occurred.",
+                          description="The error was logged; no details are exposed.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error class to its renderer."""
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(ValidationError, _pydantic_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for kind in (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, OSError, TimeoutError):
+        app.add_exception_handler(kind, _database_down)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,52 @@
+"""JSON responses rendered with orjson, and the error body of SPEC §4."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from starlette.responses import Response
+
+ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def dumps(content: Any) -> bytes:
+    """orjson bytes of a JSON-able value (pydantic models included)."""
+    return orjson.dumps(content, default=_default, option=ORJSON_OPTIONS)
+
+
+class JSONBytesResponse(Response):
+    """FastAPI's default response class for Toolbox: orjson, no deprecated ORJSONResponse."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else dumps(content)
+
+
+class ErrorBody(BaseModel):
+    """The error shape every endpoint answers with."""
+
+    success: bool = False
+    code: str
+    message: str
+    description: str = ""
+    errors: list[dict[str, Any]] | None = None
+
+
+def error_response(status: int, code: str, message: str, description: str = "",
+                   errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> JSONBytesResponse:
+    """A response in the error shape of SPEC §4."""
+    body: dict[str, Any] = {"success": False, "code": code, "message": message, "description": description}
+    if errors is not None:
+        body["errors"] = errors
+    return JSONBytesResponse(dumps(body), status_code=status, headers=headers)

@@ -1,0 +1,18 @@
+"""Operator reports about the database."""
+
+from __future__ import annotations
+
+from background.processors.progress import Progress
+from config.repository_factory import RepositoryFactory
+from repositories.maintenance import MaintenanceRepository
+
+
+async def table_report(repositories: RepositoryFactory, progress: Progress, schema: str, min_rows: int) -> dict[str, object]:
+    """Tables of `schema` with at least `min_rows` rows, largest first, and the totals."""
+    progress.update(0, 1, f"reading tables of {schema}")
+    async with repositories.unit_of_work() as uow:
+        stats = await uow.repo(MaintenanceRepository).table_stats(schema)
+    kept = sorted((s for s in stats if s["rows"] >= min_rows), key=lambda s: (-s["bytes"], s["table"]))
+    progress.update(1, 1, f"{len(stats)} tables read")
+    return {"schema": schema, "tables": kept, "total_rows": sum(s["rows"] for s in kept),
+            "total_bytes": sum(s["bytes"] for s in kept)}

@@ -1,0 +1,126 @@
+"""Submitting runs and reporting their status: the registry (PostgreSQL) merged with the result backend."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from background.processors.base import TaskEntry
+from background.processors.publisher import TaskPublisher
+from background.processors.results import ResultReader
+from background.processors.task_base import ToolboxTask
+from config.repository_factory import RepositoryFactory
+from repositories.task_runs import TERMINAL_STATES, TaskRunRepository
+from services.auth import Principal
+from services.errors import BrokerUnavailableError, RunNotFoundError
+
+BACKEND_STATES = frozenset({"STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED"})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse(value: Any) -> datetime | None:
+    if not value or not isinstance(value, str):
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _error_text(result: Any) -> str:
+    if isinstance(result, dict) and "exc_type" in result:
+        message = result.get("exc_message")
+        if isinstance(message, list | tuple):
+            message = ", ".join(str(part) for part in message)
+        return f"{result['exc_type']}: {message}"
+    return str(result)
+
+
+class TaskRunService:
+    """The API side of a task run."""
+
+    def __init__(self, repositories: RepositoryFactory, publisher: TaskPublisher, results: ResultReader) -> None:
+        self._repositories = repositories
+        self._publisher = publisher
+        self._results = results
+
+    async def submit(self, entry: TaskEntry, kwargs: dict[str, Any], principal: Principal,
+                     *, origin: str = "api", parent_id: str | None = None) -> str:
+        """Record the run, then enqueue it. If the broker refuses, the record is removed again."""
+        task: ToolboxTask = entry.task
+        task_id = str(uuid.uuid4())
+        async with self._repositories.autocommit() as uow:
+            await uow.repo(TaskRunRepository).add(
+                task_id=task_id, task_name=task.name, status="PENDING", params=kwargs, origin=origin,
+                submitted_by=principal.subject, parent_id=parent_id, submitted_at=datetime.now(UTC), retries=0,
+            )
+        try:
+            await self._publisher.publish(task, task_id, kwargs)
+        except BrokerUnavailableError:
+            async with self._repositories.autocommit() as uow:
+                await uow.repo(TaskRunRepository).remove(task_id)
+            raise
+        return task_id
+
+    async def status(self, task_id: str) -> dict[str, Any]:
+        """Everything known of one run; RunNotFoundError for an id the toolbox never issued."""
+        async with self._repositories.autocommit() as uow:
+            row = await uow.repo(TaskRunRepository).get_status(task_id)
+        meta = None
+        if row is None or row["status"] not in TERMINAL_STATES:
+            meta = await self._results.meta(task_id)
+        if row is None and meta is None:
+            raise RunNotFoundError(f"No task run with id {task_id[:100]!r}.",
+                                   description="Ids come from POST /tasks/execute/<name>.")
+        view: dict[str, Any] = dict(row) if row is not None else {
+            "task_id": task_id, "task_name": meta.get("name") if meta else None, "status": "PENDING",
+            "params": meta.get("kwargs") if meta else None, "submitted_by": None, "submitted_at": None,
+            "started_at": None, "finished_at": None, "worker": None, "retries": 0, "result": None, "error": None,
+            "origin": "worker", "parent_id": None,
+        }
+        progress = None
+        if meta is not None and meta.get("status") in BACKEND_STATES:
+            state = meta["status"]
+            view["status"] = state
+            view["worker"] = view.get("worker") or meta.get("worker")
+            view["retries"] = max(int(view.get("retries") or 0), int(meta.get("retries") or 0))
+            if state == "PROGRESS" and isinstance(meta.get("result"), dict):
+                progress = meta["result"]
+            elif state == "SUCCESS":
+                view["result"] = meta.get("result")
+            elif state in ("FAILURE", "REVOKED", "RETRY"):
+                view["error"] = _error_text(meta.get("result"))
+            if state in TERMINAL_STATES and view.get("finished_at") is None:
+                view["finished_at"] = _parse(meta.get("date_done"))
+        return self._render(view, progress)
+
+    @staticmethod
+    def _render(view: dict[str, Any], progress: dict[str, Any] | None) -> dict[str, Any]:
+        status = view["status"]
+        started, finished = view.get("started_at"), view.get("finished_at")
+        runtime = (finished - started).total_seconds() if started and finished else None
+        if progress is None and status == "SUCCESS":
+            progress = None
+        return {
+            "task_id": view["task_id"],
+            "task_name": view["task_name"],
+            "status": status,
+            "ready": status in TERMINAL_STATES,
+            "successful": status == "SUCCESS",
+            "failed": status == "FAILURE",
+            "result": view.get("result"),
+            "error": view.get("error"),
+            "progress": progress,
+            "params": view.get("params"),
+            "submitted_by": view.get("submitted_by"),
+            "submitted_at": _iso(view.get("submitted_at")),
+            "started_at": _iso(started),
+            "finished_at": _iso(finished),
+            "runtime_s": round(runtime, 6) if runtime is not None else None,
+            "worker": view.get("worker"),
+            "retries": int(view.get("retries") or 0),
+            "origin": view.get("origin"),
+            "parent_id": view.get("parent_id"),
+        }
