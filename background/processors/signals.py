@@ -53,7 +53,7 @@ def _close_process(**_: Any) -> None:
 
 @task_prerun.connect
 def _on_prerun(task_id: str, task: Task, args: Any = None, kwargs: Any = None, **_: Any) -> None:
-    if not _tracked(task) or task.request.called_directly:
+    if not _tracked(task) or task.request.called_directly or task.request.is_eager:
         return
     _write(
         task_id, "mark_started", task_name=task.name, started_at=_now(), worker=task.request.hostname,
@@ -64,7 +64,7 @@ def _on_prerun(task_id: str, task: Task, args: Any = None, kwargs: Any = None, *
 
 @task_postrun.connect
 def _on_postrun(task_id: str, task: Task, retval: Any = None, state: str | None = None, **_: Any) -> None:
-    if not _tracked(task) or task.request.called_directly or state is None:
+    if not _tracked(task) or task.request.called_directly or task.request.is_eager or state is None:
         return
     failed = state in ("FAILURE", "RETRY")
     error = f"{type(retval).__name__}: {retval}" if failed and isinstance(retval, BaseException) else None
