@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from kombu import Queue
+
 from config.settings import get_settings
 from background.processors.task_base import ToolboxCelery, ToolboxTask
 
@@ -50,6 +54,20 @@ def _visibility_timeout() -> int:
     limits += [int(t.time_limit) for t in discovered_tasks.values() if t.time_limit]
     return max(limits) + settings.celery.visibility_margin_s
 
+
+def _route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any) -> dict[str, str] | None:
+    """Send a task to the queue it declared (`@celery_app.task(queue=...)`)."""
+    declared = getattr(task, "declared_queue", None) if task is not None else None
+    if declared is None and name in celery_app.tasks:
+        declared = getattr(celery_app.tasks[name], "declared_queue", None)
+    return {"queue": declared} if declared else None
+
+
+declared_queues = sorted({settings.celery.default_queue} | {
+    t.declared_queue for t in discovered_tasks.values() if t.declared_queue})
+celery_app.conf.task_routes = (_route,)
+# A worker started without -Q consumes every queue a task declared.
+celery_app.conf.task_queues = [Queue(name, routing_key=name) for name in declared_queues]
 
 celery_app.conf.broker_transport_options = {
     **celery_app.conf.broker_transport_options,

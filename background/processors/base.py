@@ -55,7 +55,7 @@ class TaskEntry:
             "endpoint": self.endpoint,
             "method": "POST",
             "module": task.__module__,
-            "queue": task.queue or task.app.conf.task_default_queue,
+            "queue": task.declared_queue or task.app.conf.task_default_queue,
             "parameters": self.parameters,
             "schedule": describe_schedule(task),
             "single_run": bool(task.single_run),

@@ -35,7 +35,7 @@ class TaskPublisher:
         if found is None:
             message = self._app.amqp.as_task_v2("", task.name, args=(), kwargs={}, origin=self._origin,
                                                 argsrepr="()", kwargsrepr="{}")
-            queue = task.queue or self._app.conf.task_default_queue
+            queue = task.declared_queue or self._app.conf.task_default_queue
             found = self._templates[task.name] = (message.headers, message.properties, queue)
         return found
 

@@ -29,7 +29,9 @@ class ToolboxTask(Task):
 
     single_run: bool = False
     schedule: Any = None
-    queue: str | None = None
+    # `queue=` in the decorator lands here (Celery 5.7 deprecates the `queue` task attribute);
+    # config/celery_config.py turns it into routes and consumed queues.
+    declared_queue: str | None = None
 
     @cached_property
     def _signature_info(self) -> tuple[type[TaskParams], dict[str, type]]:
@@ -89,4 +91,6 @@ class ToolboxCelery(Celery):
             first = inspect.getsourcefile(existing._decorated_fun)
             second = inspect.getsourcefile(fun)
             raise DuplicateTaskError(f"task name {name!r} is declared twice: in {first} and in {second}")
+        if "queue" in options:
+            options["declared_queue"] = options.pop("queue")
         return super()._task_from_fun(fun, name=name, **options)
