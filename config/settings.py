@@ -48,6 +48,8 @@ class RedisSettings(BaseSettings):
 
     url: str = "redis://127.0.0.1:6379/0"
     socket_timeout_s: float = 2.0
+    # Hard deadline of one publish from the API, retries included: execute answers 503 within it.
+    publish_timeout_s: float = 3.0
 
 
 class CelerySettings(BaseSettings):

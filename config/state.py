@@ -52,6 +52,6 @@ def build_state(settings: Settings, processor: BaseProcessor) -> AppState:
     engine = build_engine(settings.database, pre_ping=False)
     client = build_redis(settings)
     repositories = RepositoryFactory(engine)
-    runs = TaskRunService(repositories, TaskPublisher(celery_app, client), ResultReader(client))
+    runs = TaskRunService(repositories, TaskPublisher(celery_app, client, settings.redis.publish_timeout_s), ResultReader(client))
     return AppState(settings=settings, engine=engine, redis=client, repositories=repositories,
                     processor=processor, tokens=TokenService(settings.auth), runs=runs)

@@ -21,7 +21,7 @@ async def health() -> dict[str, Any]:
     return {"success": True, "status": "ok"}
 
 
-async def _check(coro: Any, timeout: float = 2.0) -> dict[str, Any]:
+async def _check(coro: Any, timeout: float = 1.5) -> dict[str, Any]:
     try:
         await asyncio.wait_for(coro, timeout)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready

@@ -8,6 +8,7 @@ queue's list with redis.asyncio: exactly what kombu's Redis transport would push
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from typing import Any
@@ -24,9 +25,10 @@ from services.errors import BrokerUnavailableError
 class TaskPublisher:
     """Sends task messages to the broker over an asyncio Redis client."""
 
-    def __init__(self, app: Celery, client: aioredis.Redis) -> None:
+    def __init__(self, app: Celery, client: aioredis.Redis, timeout_s: float = 3.0) -> None:
         self._app = app
         self._client = client
+        self._timeout_s = timeout_s
         self._templates: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {}
         self._origin = f"toolbox-api@{uuid.uuid4().hex[:8]}"
 
@@ -68,8 +70,9 @@ class TaskPublisher:
             "properties": properties,
         }
         try:
-            await self._client.lpush(queue, orjson.dumps(envelope))
-        except (RedisError, OSError) as exc:
+            # A hard deadline whatever the client's retries do: the caller gets its 503 in time.
+            await asyncio.wait_for(self._client.lpush(queue, orjson.dumps(envelope)), self._timeout_s)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise BrokerUnavailableError(
                 "The task broker is unreachable; nothing was enqueued.",
                 description=f"{type(exc).__name__}: {exc}",

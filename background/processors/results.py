@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -14,14 +15,15 @@ META_PREFIX = "celery-task-meta-"
 class ResultReader:
     """What the result backend knows of a task id, without blocking the event loop."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, timeout_s: float = 2.0) -> None:
         self._client = client
+        self._timeout_s = timeout_s
 
     async def meta(self, task_id: str) -> dict[str, Any] | None:
         """The stored meta, or None if absent or Redis is unreachable (the registry still answers)."""
         try:
-            raw = await self._client.get(META_PREFIX + task_id)
-        except (RedisError, OSError):
+            raw = await asyncio.wait_for(self._client.get(META_PREFIX + task_id), self._timeout_s)
+        except (RedisError, OSError, asyncio.TimeoutError):
             return None
         if raw is None:
             return None
