@@ -59,6 +59,17 @@ async def write_note(
         return {"notes": await uow.repo(ScratchRepository).count()}
 
 
+@celery_app.task(name="{domain}.steps", queue="{domain}")
+def steps(progress: Progress, steps: Annotated[int, Field(ge=1, le=50)], pause_s: float = 0.1) -> int:
+    """Walk through `steps` steps, reporting progress after each."""
+    import time
+
+    for step in range(1, steps + 1):
+        time.sleep(pause_s)
+        progress.update(step, steps, f"step {step} of {steps}")
+    return steps
+
+
 @celery_app.task(name="{domain}.add", queue="{domain}")
 def add(a: int, b: int = 1) -> int:
     """Add two integers (a plain sync task)."""
@@ -145,3 +156,16 @@ async def test_enum_and_date_parameters_are_validated_by_the_api(scratch_client:
     response = await scratch_client.post("/tasks/execute/write-note", json={"text": "x", "mood": "sad", "on": "31/01/2026"})
     assert response.status_code == 422
     assert {e["field"] for e in response.json()["errors"]} == {"mood", "on"}
+
+
+async def test_progress_is_shown_while_the_task_runs(scratch_client: httpx.AsyncClient) -> None:
+    response = await scratch_client.post("/tasks/execute/steps", json={"steps": 8, "pause_s": 0.4})
+    task_id = response.json()["task_id"]
+    running = await wait_for_status(scratch_client, task_id, {"PROGRESS"}, timeout=30)
+    progress = running["progress"]
+    assert progress["total"] == 8
+    assert 1 <= progress["current"] <= 8
+    assert progress["message"] == f"step {progress['current']} of 8"
+    assert running["ready"] is False and running["started_at"] is not None
+    done = await wait_for_status(scratch_client, task_id)
+    assert (done["status"], done["result"]) == ("SUCCESS", 8)
