@@ -26,3 +26,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     code = args.handler(args)
     sys.exit(code or 0)
+
+
+if __name__ == "__main__":
+    main()
