@@ -1,0 +1,115 @@
+"""Domain benchmark: `uv run python -m bench.domain [--sizes 100000 1000000]`.
+
+For each size: generate demo data, load it with toolbox.etl, sync rates, run every rebuild; each
+task runs in its own process the way a worker runs it (`toolbox run`), timed, with its peak RSS
+read from the kernel (wait4). Floors measured in the same run on the same embedded PostgreSQL:
+plain COPY of the same CSV files (for the ETL) and one GROUP BY scan (for the rebuilds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+
+from bench.domain.floors import copy_floor, scan_floor
+from bench.domain.report import Row, render, write_results
+from config.embedded import EmbeddedPostgres, EmbeddedValkey
+
+ROOT = Path(__file__).resolve().parents[2]
+DOMAIN_TABLES = ("receivables_by_client, receivables_by_debtor, receivables, report_operations, kpi_monthly, kpi_daily, "
+                 "etl_rejects, etl_batches, exchange_rates, payments, operations, debtors, clients")
+
+
+def run_task(env: dict[str, str], name: str, *params: str) -> tuple[float, float, float, dict[str, object]]:
+    """(task seconds, peak RSS MiB, RSS growth during the task MiB, result) of one run in a fresh process."""
+    done = subprocess.run([sys.executable, "-m", "bench.domain.harness", name, *params], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"{name} failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    body = json.loads(done.stdout.strip().splitlines()[-1])
+    return body["seconds"], body["peak_mib"], body["peak_mib"] - body["rss_before_mib"], body["result"]
+
+
+async def truncate(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"truncate {DOMAIN_TABLES} restart identity")
+        await conn.execute("vacuum analyze")
+    finally:
+        await conn.close()
+
+
+def bench_size(env: dict[str, str], dsn: str, inbox: Path, size: int) -> list[Row]:
+    from services.demo_data import write_batch
+
+    rows: list[Row] = []
+    batch = f"bench-{size}"
+    started = time.perf_counter()
+    counts = write_batch(inbox / batch, size, seed=7)
+    rows.append(Row(size, "demo-data (generate CSV)", time.perf_counter() - started, None, None, None, None))
+    asyncio.run(truncate(dsn))
+    copy_s = asyncio.run(copy_floor(dsn, inbox / batch))
+    rows.append(Row(size, "floor: COPY of the CSV files", copy_s, None, None, None, None))
+    env = {**env, "RATES_PROVIDER": "csv", "RATES_CSV_PATH": str(inbox / batch / "exchange_rates.csv")}
+    seconds, rss, grew, result = run_task(env, "toolbox.etl", f"batch={batch}")
+    rows.append(Row(size, f"toolbox.etl ({counts['operations'] + counts['payments']:,} op+pay lines)", seconds,
+                    copy_s, rss, grew, json.dumps(result["totals"])))  # type: ignore[index]
+    seconds, rss, grew, _ = run_task(env, "toolbox.tipo_cambio", "date_from=2022-12-01", "date_to=2025-12-31")
+    rows.append(Row(size, "toolbox.tipo_cambio (csv)", seconds, None, rss, grew, None))
+    asyncio.run(_analyze(dsn))
+    scan_s = asyncio.run(scan_floor(dsn))
+    rows.append(Row(size, "floor: GROUP BY scan ops+payments", scan_s, None, None, None, None))
+    for name, params in (("toolbox.kpi", ("date_from=2023-01-01", "date_to=2025-12-31")),
+                         ("toolbox.kpi_acumulado", ("year=2024",)), ("toolbox.tablas_reportes", ()),
+                         ("toolbox.tablas_cxc", ("as_of=2025-03-31",))):
+        seconds, rss, grew, _ = run_task(env, name, *params)
+        rows.append(Row(size, name, seconds, scan_s, rss, grew, None))
+    return rows
+
+
+async def _analyze(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("vacuum analyze")
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.domain")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--no-write", action="store_true", help="print only; do not update bench/RESULTS.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="toolbox-bench-") as tmp:
+        work = Path(tmp)
+        postgres = EmbeddedPostgres(work / "pg", fast_unsafe=True).start()
+        valkey = EmbeddedValkey(work / "valkey").start()
+        env = {**os.environ, "ENVIRONMENT": "local", "DATABASE_URL": postgres.url, "REDIS_URL": valkey.url,
+               "VAR_DIR": str(work / "var"), "ETL_INBOX": str(work / "inbox"), "AUTH_JWT_SECRET": "bench-" + "x" * 32}
+        try:
+            subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
+                           capture_output=True)
+            rows: list[Row] = []
+            for size in args.sizes:
+                rows += bench_size(env, postgres.dsn, work / "inbox", size)
+                print(render([r for r in rows if r.size == size]), flush=True)
+        finally:
+            valkey.stop()
+            postgres.stop()
+    table = render(rows)
+    print(table)
+    if not args.no_write:
+        write_results(ROOT / "bench" / "RESULTS.md", table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The two floors the domain tasks are compared with, measured on the same server in the same run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import asyncpg
+
+# Same columns and types as the CSV files, no keys, no constraints: PostgreSQL's own COPY speed.
+FLOOR_TABLES = {
+    "clients": "tax_id text, name text",
+    "debtors": "tax_id text, name text",
+    "operations": ("code text, client_tax_id text, debtor_tax_id text, currency text, face_value numeric(18,2), "
+                   "advance_pct numeric(5,2), monthly_rate numeric(8,6), commission numeric(18,2), "
+                   "disbursed_on date, due_on date, status text"),
+    "payments": "code text, operation_code text, paid_on date, amount numeric(18,2)",
+}
+
+SCAN = """
+    select o.currency, o.status, count(*), sum(o.face_value), sum(p.total), max(p.last_on)
+    from operations o
+    left join (select operation_id, sum(amount) as total, max(paid_on) as last_on
+               from payments group by operation_id) as p on p.operation_id = o.id
+    group by o.currency, o.status"""
+
+
+async def copy_floor(dsn: str, folder: Path) -> float:
+    """Seconds for plain COPY of the batch's four CSV files into typed tables."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        for name, columns in FLOOR_TABLES.items():
+            await conn.execute(f"drop table if exists floor_{name}; create table floor_{name} ({columns})")
+        started = time.perf_counter()
+        for name in FLOOR_TABLES:
+            await conn.copy_to_table(f"floor_{name}", source=folder / f"{name}.csv", format="csv", header=True)
+        elapsed = time.perf_counter() - started
+        for name in FLOOR_TABLES:
+            await conn.execute(f"drop table floor_{name}")
+        return elapsed
+    finally:
+        await conn.close()
+
+
+async def scan_floor(dsn: str) -> float:
+    """Seconds for one GROUP BY scan over operations and payments (best of two: warm cache)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        timings = []
+        for _ in range(2):
+            started = time.perf_counter()
+            await conn.fetch(SCAN)
+            timings.append(time.perf_counter() - started)
+        return min(timings)
+    finally:
+        await conn.close()

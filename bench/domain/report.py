@@ -1,0 +1,53 @@
+"""The benchmark's table, printed and written under "## Domain" in bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured step: seconds, the floor it is compared with, peak RSS of its process."""
+
+    size: int
+    step: str
+    seconds: float
+    floor_s: float | None
+    rss_mib: float | None
+    growth_mib: float | None
+    note: str | None
+
+
+def render(rows: list[Row]) -> str:
+    """A Markdown table."""
+    lines = ["| operations | step | seconds | × floor | peak RSS (MiB) | RSS growth in task (MiB) | note |",
+             "|---:|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        ratio = f"{r.seconds / r.floor_s:.2f}" if r.floor_s else ""
+        rss = f"{r.rss_mib:.0f}" if r.rss_mib is not None else ""
+        grew = f"{r.growth_mib:.1f}" if r.growth_mib is not None else ""
+        lines.append(f"| {r.size:,} | {r.step} | {r.seconds:.2f} | {ratio} | {rss} | {grew} | {r.note or ''} |")
+    return "\n".join(lines)
+
+
+def write_results(path: Path, table: str) -> None:
+    """Replace the "## Domain" section of RESULTS.md (other sections are kept)."""
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    header = "## Domain"
+    before, _, rest = text.partition(header)
+    after = ""
+    if rest:
+        nxt = rest.find("\n## ")
+        after = rest[nxt:] if nxt >= 0 else ""
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    section = (f"{header}\n\n`uv run python -m bench.domain` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine}, "
+               "embedded PostgreSQL 18 (fsync off).\nEach task runs in a fresh process as a worker runs it "
+               "(`task.apply`, as `toolbox run` does); seconds are the task's own run time; peak RSS is the "
+               "process's (imports included) and the growth column is peak minus the RSS just before the task. "
+               "ETL is compared with plain COPY of the same files; rebuilds with one GROUP BY scan of "
+               "operations and payments.\n\n" + table + "\n")
+    path.write_text(before.rstrip() + ("\n\n" if before.strip() else "") + section + after)

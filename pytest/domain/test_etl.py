@@ -1,0 +1,139 @@
+"""toolbox.etl: CSV batches load set-based; bad lines are kept with line and reason; reloads change nothing."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+
+from config.repository_factory import RepositoryFactory
+from factories.factoring import FactoringData
+from factories.inbox import Inbox
+from factories.progress import RecordingProgress
+from services.factoring.errors import EtlError
+from services.factoring.etl import run_etl
+
+CLIENTS = '''
+tax_id,name
+20100000001,Textiles Andinos SAC
+20100000002,"Pesquera ""Del Sur"", SA"
+bad id!,Broken
+20100000001,Textiles Again
+'''
+DEBTORS = '''
+tax_id,name
+20500000001,Minera Norte SA
+20500000002,
+'''
+OPERATIONS = '''
+code,client_tax_id,debtor_tax_id,currency,face_value,advance_pct,monthly_rate,commission,disbursed_on,due_on,status
+OP1,20100000001,20500000001,PEN,1000.00,90,0.02,10.00,2024-01-10,2024-02-09,active
+OP2,20100000002,20500000001,usd,500.50,80,0.015,0,2024-01-11,2024-03-11,paid
+OP3,20199999999,20500000001,PEN,100,90,0.02,0,2024-01-10,2024-02-09,active
+OP4,20100000001,20500000001,PEN,abc,90,0.02,0,2024-01-10,2024-02-09,active
+OP5,20100000001,20500000001,PEN,-5,90,0.02,0,2024-01-10,2024-02-09,active
+OP6,20100000001,20500000001,PEN,100,90,0.02,0,2024-02-10,2024-02-09,active
+OP7,20100000001,20500000001,EUR,100,90,0.02,0,2024-01-10,2024-02-09,active
+OP8,20100000001,20500000001,PEN,100,90,0.02,0,2024-13-01,2024-02-09,active
+OP9,too,few
+'''
+PAYMENTS = '''
+code,operation_code,paid_on,amount
+PY1,OP1,2024-02-01,400.00
+PY2,OP2,2024-03-01,500.50
+PY3,OP4,2024-02-01,10
+PY4,OP1,2024-01-01,10
+PY5,OP1,2024-02-02,0
+'''
+
+
+def batch(inbox: Inbox, name: str, operations: str = OPERATIONS) -> None:
+    inbox.batch(name, clients=CLIENTS, debtors=DEBTORS, operations=operations, payments=PAYMENTS)
+
+
+async def test_good_lines_load_and_bad_lines_are_kept_with_their_reason(
+        repositories: RepositoryFactory, data: FactoringData, inbox: Inbox) -> None:
+    batch(inbox, "2024-01-b1")
+
+    result = await run_etl(repositories, RecordingProgress(), "2024-01-b1")
+
+    assert result["batches"]["2024-01-b1"] == {
+        "clients": {"loaded": 2, "updated": 0, "rejected": 2},
+        "debtors": {"loaded": 1, "updated": 0, "rejected": 1},
+        "operations": {"loaded": 2, "updated": 0, "rejected": 7},
+        "payments": {"loaded": 2, "updated": 0, "rejected": 3},
+    }
+    rejects = {(r["file"], r["line_number"]): r["reason"]
+               for r in await data.rows("select file, line_number, reason from etl_rejects")}
+    assert rejects == {
+        ("clients", 4): "tax_id must be 1 to 20 letters or digits: bad id!",
+        ("clients", 5): "duplicate of line 2",
+        ("debtors", 3): "name is empty",
+        ("operations", 4): "unknown client 20199999999",
+        ("operations", 5): "face_value is not a number of type numeric(18,2): abc",
+        ("operations", 6): "face_value must be positive: -5",
+        ("operations", 7): "due_on 2024-02-09 is before disbursed_on 2024-02-10",
+        ("operations", 8): "currency must be PEN or USD: EUR",
+        ("operations", 9): "disbursed_on is not a date (YYYY-MM-DD): 2024-13-01",
+        ("operations", 10): "expected 11 fields, found 3",
+        ("payments", 4): "unknown operation OP4",
+        ("payments", 5): "paid_on 2024-01-01 is before the disbursement on 2024-01-10",
+        ("payments", 6): "amount must be positive: 0",
+    }
+    assert await data.db.fetchval("select raw from etl_rejects where file = 'operations' and line_number = 10") \
+        == "OP9,too,few"
+    assert await data.rows("select name from clients order by tax_id") == [
+        {"name": "Textiles Andinos SAC"}, {"name": 'Pesquera "Del Sur", SA'}]
+    assert await data.rows(
+        "select o.code, c.tax_id, o.currency, o.face_value, o.advance_pct, o.monthly_rate, o.commission, "
+        "o.disbursed_on, o.due_on, o.status from operations o join clients c on c.id = o.client_id order by o.code"
+    ) == [
+        {"code": "OP1", "tax_id": "20100000001", "currency": "PEN", "face_value": D("1000.00"),
+         "advance_pct": D("90.00"), "monthly_rate": D("0.020000"), "commission": D("10.00"),
+         "disbursed_on": date(2024, 1, 10), "due_on": date(2024, 2, 9), "status": "active"},
+        {"code": "OP2", "tax_id": "20100000002", "currency": "USD", "face_value": D("500.50"),
+         "advance_pct": D("80.00"), "monthly_rate": D("0.015000"), "commission": D("0.00"),
+         "disbursed_on": date(2024, 1, 11), "due_on": date(2024, 3, 11), "status": "paid"},
+    ]
+    assert await data.rows("select name, status, counts->'payments'->>'loaded' as paid from etl_batches") == [
+        {"name": "2024-01-b1", "status": "loaded", "paid": "2"}]
+
+
+async def test_loading_twice_changes_nothing_and_a_changed_line_counts_as_updated(
+        repositories: RepositoryFactory, data: FactoringData, inbox: Inbox) -> None:
+    batch(inbox, "b1")
+    await run_etl(repositories, RecordingProgress(), "b1")
+    snapshot = await data.rows("select * from operations order by id")
+
+    again = await run_etl(repositories, RecordingProgress(), "b1")
+
+    assert {f: (c["loaded"], c["updated"]) for f, c in again["batches"]["b1"].items()} == {
+        "clients": (0, 0), "debtors": (0, 0), "operations": (0, 0), "payments": (0, 0)}
+    assert await data.rows("select * from operations order by id") == snapshot
+    assert await data.db.fetchval("select count(*) from etl_rejects") == 13
+
+    batch(inbox, "b2", OPERATIONS.replace("OP1,20100000001,20500000001,PEN,1000.00", "OP1,20100000001,20500000001,PEN,1200.00"))
+    pending = await run_etl(repositories, RecordingProgress())  # only b2 is pending
+
+    assert list(pending["batches"]) == ["b2"]
+    assert pending["batches"]["b2"]["operations"] == {"loaded": 0, "updated": 1, "rejected": 7}
+    assert await data.db.fetchval("select face_value from operations where code = 'OP1'") == D("1200.00")
+
+
+async def test_a_wrong_header_fails_the_whole_batch_and_marks_it_failed(
+        repositories: RepositoryFactory, data: FactoringData, inbox: Inbox) -> None:
+    inbox.batch("bad", clients="taxid,name\n1,A", debtors=DEBTORS)
+
+    with pytest.raises(EtlError, match="bad/clients.csv: the header must be tax_id,name"):
+        await run_etl(repositories, RecordingProgress(), "bad")
+
+    assert await data.db.fetchval("select count(*) from debtors") == 0
+    assert await data.db.fetchval("select status from etl_batches where name = 'bad'") == "failed"
+
+
+async def test_batch_names_cannot_leave_the_inbox(repositories: RepositoryFactory, inbox: Inbox) -> None:
+    with pytest.raises(EtlError, match="invalid batch name"):
+        await run_etl(repositories, RecordingProgress(), "../etc")
+    with pytest.raises(EtlError, match="not found"):
+        await run_etl(repositories, RecordingProgress(), "missing")

@@ -1,0 +1,69 @@
+"""toolbox.tablas_reportes: one row per counted operation with names, PEN amounts and payments."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+
+from config.repository_factory import RepositoryFactory
+from factories.factoring import FactoringData
+from factories.progress import FailingProgress, InjectedFailure, RecordingProgress
+from services.factoring.reports import rebuild_report_operations
+
+QUERY = ("select code, client_name, debtor_name, currency, face_value, face_value_pen, financed_pen, disbursed_on, "
+         "due_on, term_days, status, paid_total, last_payment_on from report_operations order by code")
+
+
+async def two_operations(data: FactoringData) -> None:
+    await data.rate(date(2024, 5, 31), sell="3.7100")
+    await data.rate(date(2024, 6, 3), sell="3.7300")
+    c, d = await data.client("Textiles SAC"), await data.debtor("Minera SA")
+    usd = await data.operation(code="A-USD", client=c, debtor=d, currency="USD", face_value="1000.00",
+                               advance_pct="85", disbursed_on=date(2024, 6, 1), due_on=date(2024, 7, 31),
+                               status="paid")
+    await data.payment(usd, date(2024, 7, 1), "400.00")
+    await data.payment(usd, date(2024, 7, 30), "600.00")
+    await data.operation(code="B-PEN", client=c, debtor=d, face_value="250.50", advance_pct="90",
+                         disbursed_on=date(2024, 6, 3), due_on=date(2024, 6, 18), status="defaulted")
+    cancelled = await data.operation(code="C-CAN", client=c, debtor=d, face_value="99.00", status="cancelled",
+                                     disbursed_on=date(2024, 6, 3), due_on=date(2024, 6, 18))
+    await data.payment(cancelled, date(2024, 6, 4), "99.00")
+
+
+EXPECTED = [
+    # Saturday disbursement: Friday's 3.71. 1000 x 3.71 = 3710; financed 850 x 3.71 = 3153.50
+    {"code": "A-USD", "client_name": "Textiles SAC", "debtor_name": "Minera SA", "currency": "USD",
+     "face_value": D("1000.00"), "face_value_pen": D("3710.00"), "financed_pen": D("3153.50"),
+     "disbursed_on": date(2024, 6, 1), "due_on": date(2024, 7, 31), "term_days": 60, "status": "paid",
+     "paid_total": D("1000.00"), "last_payment_on": date(2024, 7, 30)},
+    # 250.50 x 0.90 = 225.45
+    {"code": "B-PEN", "client_name": "Textiles SAC", "debtor_name": "Minera SA", "currency": "PEN",
+     "face_value": D("250.50"), "face_value_pen": D("250.50"), "financed_pen": D("225.45"),
+     "disbursed_on": date(2024, 6, 3), "due_on": date(2024, 6, 18), "term_days": 15, "status": "defaulted",
+     "paid_total": D("0.00"), "last_payment_on": None},
+]
+
+
+async def test_report_rows_by_hand(repositories: RepositoryFactory, data: FactoringData) -> None:
+    await two_operations(data)
+
+    result = await rebuild_report_operations(repositories, RecordingProgress())
+
+    assert await data.rows(QUERY) == EXPECTED
+    assert result["rows_inserted"] == 2 and result["face_value_pen"] == "3960.50"
+
+
+async def test_rerun_identical_and_failure_keeps_the_old_table(
+        repositories: RepositoryFactory, data: FactoringData) -> None:
+    await two_operations(data)
+    await rebuild_report_operations(repositories, RecordingProgress())
+    await rebuild_report_operations(repositories, RecordingProgress())
+    assert await data.rows(QUERY) == EXPECTED
+
+    await data.db.execute("update clients set name = 'Renamed'")
+    with pytest.raises(InjectedFailure):
+        await rebuild_report_operations(repositories, FailingProgress("computing"))
+
+    assert await data.rows(QUERY) == EXPECTED

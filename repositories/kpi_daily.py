@@ -1,0 +1,74 @@
+"""SQL of the daily KPI rebuild (`kpi_daily`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+
+from repositories.factoring_sql import RATE_CALENDAR, RebuildRepository, fx
+
+INCOME = ("o.face_value * o.advance_pct / 100 * o.monthly_rate * (o.due_on - o.disbursed_on) / :day_count"
+          " + o.commission")
+
+
+class KpiDailyRepository(RebuildRepository):
+    """Replaces the `kpi_daily` rows of a date range with rows computed from operations and payments."""
+
+    async def usd_dates_needed(self, date_from: date, date_to: date, excluded: str) -> date | None:
+        """The earliest date in the range on which a counted USD amount must be converted."""
+        return (await self.session.execute(text("""
+            select least(
+                (select min(o.disbursed_on) from operations o
+                 where o.currency = 'USD' and o.status <> :excluded and o.disbursed_on between :lo and :hi),
+                (select min(p.paid_on) from payments p join operations o on o.id = p.operation_id
+                 where o.currency = 'USD' and o.status <> :excluded and p.paid_on between :lo and :hi))
+        """), {"lo": date_from, "hi": date_to, "excluded": excluded})).scalar_one()
+
+    async def delete_range(self, date_from: date, date_to: date) -> int:
+        """Remove the rows of the range (the new ones are inserted in the same transaction)."""
+        result = await self.session.execute(text("delete from kpi_daily where day between :lo and :hi"),
+                                            {"lo": date_from, "hi": date_to})
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def insert_range(self, date_from: date, date_to: date, *, excluded: str, day_count: int) -> int:
+        """Insert one row per day of the range with a placement or a collection; returns the row count."""
+        result = await self.session.execute(text(f"""
+            with {RATE_CALENDAR},
+            placed as (
+                select o.disbursed_on as day, count(*) as n,
+                       sum(o.face_value * {fx('o.currency', 'rc.sell')}) as placements,
+                       sum(o.face_value * o.advance_pct / 100 * {fx('o.currency', 'rc.sell')}) as financed,
+                       sum(({INCOME}) * {fx('o.currency', 'rc.sell')}) as income
+                from operations o
+                left join rate_calendar rc on o.currency = 'USD' and rc.day = o.disbursed_on
+                where o.status <> :excluded and o.disbursed_on between :lo and :hi
+                group by o.disbursed_on),
+            collected as (
+                select p.paid_on as day, sum(p.amount * {fx('o.currency', 'rc.sell')}) as collections
+                from payments p
+                join operations o on o.id = p.operation_id
+                left join rate_calendar rc on o.currency = 'USD' and rc.day = p.paid_on
+                where o.status <> :excluded and p.paid_on between :lo and :hi
+                group by p.paid_on)
+            insert into kpi_daily (day, placements_count, placements_pen, financed_pen, expected_income_pen,
+                                   collections_pen)
+            select coalesce(pl.day, co.day), coalesce(pl.n, 0), round(coalesce(pl.placements, 0), 2),
+                   round(coalesce(pl.financed, 0), 2), round(coalesce(pl.income, 0), 2),
+                   round(coalesce(co.collections, 0), 2)
+            from placed pl full join collected co on co.day = pl.day
+        """), {"lo": date_from, "hi": date_to, "excluded": excluded, "day_count": day_count,
+               "rates_until": date_to})
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def totals(self, date_from: date, date_to: date) -> dict[str, Any]:
+        """Sums of the range's rows, for the task result."""
+        row = (await self.session.execute(text("""
+            select count(*) as days, coalesce(sum(placements_count), 0) as placements_count,
+                   coalesce(sum(placements_pen), 0) as placements_pen, coalesce(sum(financed_pen), 0) as financed_pen,
+                   coalesce(sum(expected_income_pen), 0) as expected_income_pen,
+                   coalesce(sum(collections_pen), 0) as collections_pen
+            from kpi_daily where day between :lo and :hi
+        """), {"lo": date_from, "hi": date_to})).mappings().one()
+        return dict(row)

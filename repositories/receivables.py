@@ -1,0 +1,95 @@
+"""SQL of the receivables snapshot (`receivables`, `receivables_by_debtor`, `receivables_by_client`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Protocol
+
+from sqlalchemy import text
+
+from repositories.factoring_sql import RebuildRepository, fx
+
+
+class Bucket(Protocol):
+    """What the SQL needs of an aging bucket (services.factoring.rules.AgingBucket)."""
+
+    label: str
+    max_days: int | None
+    column: str
+
+
+def _bucket_case(buckets: Sequence[Bucket], days: str, params: dict[str, Any]) -> str:
+    whens = []
+    for i, bucket in enumerate(buckets):
+        params[f"bucket_{i}"] = bucket.label
+        if bucket.max_days is None:
+            whens.append(f"else :bucket_{i}")
+            break
+        params[f"bucket_{i}_max"] = bucket.max_days
+        whens.append(f"when {days} <= :bucket_{i}_max then :bucket_{i}")
+    return "case " + " ".join(whens) + " end"
+
+
+class ReceivablesRepository(RebuildRepository):
+    """Replaces the receivables snapshot and its two summaries."""
+
+    async def usd_needed(self, as_of: date, excluded: str) -> date | None:
+        """`as_of` when a counted USD operation is disbursed by then (its balance is converted at as_of)."""
+        found = (await self.session.execute(text(
+            "select exists (select 1 from operations where currency = 'USD' and status <> :excluded "
+            "and disbursed_on <= :as_of)"), {"as_of": as_of, "excluded": excluded})).scalar_one()
+        return as_of if found else None
+
+    async def delete_all(self) -> None:
+        """Remove the previous snapshot (kept visible to readers until commit)."""
+        for table in ("receivables_by_client", "receivables_by_debtor", "receivables"):
+            await self.session.execute(text(f"delete from {table}"))
+
+    async def insert_detail(self, as_of: date, *, excluded: str, buckets: Sequence[Bucket]) -> int:
+        """One row per counted operation disbursed by `as_of` with a positive balance at `as_of`."""
+        params: dict[str, Any] = {"as_of": as_of, "excluded": excluded}
+        bucket = _bucket_case(buckets, "(cast(:as_of as date) - o.due_on)", params)
+        result = await self.session.execute(text(f"""
+            with paid as (select operation_id, sum(amount) as total from payments
+                          where paid_on <= :as_of group by operation_id),
+            rate as (select sell from exchange_rates where rate_date <= :as_of order by rate_date desc limit 1)
+            insert into receivables (operation_id, as_of, code, client_id, debtor_id, currency, face_value, paid_total,
+                                     outstanding, outstanding_pen, due_on, days_past_due, bucket)
+            select o.id, :as_of, o.code, o.client_id, o.debtor_id, o.currency, o.face_value, coalesce(p.total, 0),
+                   o.face_value - coalesce(p.total, 0),
+                   round((o.face_value - coalesce(p.total, 0)) * {fx('o.currency', '(select sell from rate)')}, 2),
+                   o.due_on, cast(:as_of as date) - o.due_on, {bucket}
+            from operations o
+            left join paid p on p.operation_id = o.id
+            where o.status <> :excluded and o.disbursed_on <= :as_of and o.face_value - coalesce(p.total, 0) > 0
+        """), params)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def insert_summaries(self, as_of: date, *, buckets: Sequence[Bucket]) -> None:
+        """Per debtor and per client: sums of the detail rows' PEN balances, in total and per bucket."""
+        params: dict[str, Any] = {"as_of": as_of}
+        columns = ", ".join(b.column for b in buckets)
+        sums = []
+        for i, bucket in enumerate(buckets):
+            params[f"label_{i}"] = bucket.label
+            sums.append(f"coalesce(sum(r.outstanding_pen) filter (where r.bucket = :label_{i}), 0)")
+        for table, key, parties in (("receivables_by_debtor", "debtor_id", "debtors"),
+                                    ("receivables_by_client", "client_id", "clients")):
+            await self.session.execute(text(f"""
+                insert into {table} ({key}, as_of, name, operations, outstanding_pen, {columns})
+                select r.{key}, :as_of, x.name, count(*), sum(r.outstanding_pen), {", ".join(sums)}
+                from receivables r join {parties} x on x.id = r.{key}
+                group by r.{key}, x.name
+            """), params)
+
+    async def totals(self) -> dict[str, Any]:
+        """Row counts and the PEN balance per bucket of the snapshot, for the task result."""
+        rows = (await self.session.execute(text(
+            "select bucket, count(*) as operations, sum(outstanding_pen) as outstanding_pen "
+            "from receivables group by bucket order by bucket"))).mappings().all()
+        counts = (await self.session.execute(text(
+            "select (select count(*) from receivables_by_debtor) as debtors, "
+            "(select count(*) from receivables_by_client) as clients"))).mappings().one()
+        return {"buckets": {r["bucket"]: {"operations": r["operations"], "outstanding_pen": r["outstanding_pen"]}
+                            for r in rows}, **dict(counts)}

@@ -1,0 +1,57 @@
+"""SQL of the operation report rebuild (`report_operations`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+
+from repositories.factoring_sql import RATE_CALENDAR, RebuildRepository, fx
+
+
+class ReportTablesRepository(RebuildRepository):
+    """Replaces the whole `report_operations` table."""
+
+    async def usd_dates_needed(self, excluded: str) -> tuple[date | None, date | None]:
+        """First and last disbursement date of counted USD operations (converted at that date)."""
+        row = (await self.session.execute(text(
+            "select min(disbursed_on), max(disbursed_on) from operations where currency = 'USD' and status <> :excluded"
+        ), {"excluded": excluded})).one()
+        return row[0], row[1]
+
+    async def delete_all(self) -> int:
+        """Remove every row; readers keep seeing them until the transaction commits."""
+        result = await self.session.execute(text("delete from report_operations"))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def insert_all(self, *, excluded: str, rates_until: date) -> int:
+        """One row per counted operation, PEN amounts at the disbursement date's rate."""
+        result = await self.session.execute(text(f"""
+            with {RATE_CALENDAR},
+            paid as (select operation_id, sum(amount) as total, max(paid_on) as last_on
+                     from payments group by operation_id)
+            insert into report_operations (operation_id, code, client_name, debtor_name, currency, face_value,
+                                           face_value_pen, financed_pen, disbursed_on, due_on, term_days, status,
+                                           paid_total, last_payment_on)
+            select o.id, o.code, c.name, d.name, o.currency, o.face_value,
+                   round(o.face_value * {fx('o.currency', 'rc.sell')}, 2),
+                   round(o.face_value * o.advance_pct / 100 * {fx('o.currency', 'rc.sell')}, 2),
+                   o.disbursed_on, o.due_on, o.due_on - o.disbursed_on, o.status,
+                   coalesce(p.total, 0), p.last_on
+            from operations o
+            join clients c on c.id = o.client_id
+            join debtors d on d.id = o.debtor_id
+            left join paid p on p.operation_id = o.id
+            left join rate_calendar rc on o.currency = 'USD' and rc.day = o.disbursed_on
+            where o.status <> :excluded
+        """), {"excluded": excluded, "rates_until": rates_until})
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def totals(self) -> dict[str, Any]:
+        """Row count and PEN sums of the table, for the task result."""
+        row = (await self.session.execute(text(
+            "select count(*) as operations, coalesce(sum(face_value_pen), 0) as face_value_pen, "
+            "coalesce(sum(financed_pen), 0) as financed_pen from report_operations"
+        ))).mappings().one()
+        return dict(row)

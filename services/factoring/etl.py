@@ -1,0 +1,93 @@
+"""Loading CSV batches from the ETL inbox: staged with COPY, checked and upserted set-based."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from background.processors.progress import Progress
+from config.domain_settings import get_etl_settings
+from config.repository_factory import RepositoryFactory
+from repositories.etl import EtlRepository
+from repositories.etl_files import CSV_FILES, CsvFile
+from services.factoring.errors import EtlError
+
+BATCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def batch_folder(inbox: Path, name: str) -> Path:
+    """The folder of batch `name`, refusing names that could leave the inbox."""
+    if not BATCH_NAME.match(name) or ".." in name:
+        raise EtlError(f"invalid batch name {name!r}", description="Letters, digits, '_', '-' and '.' only.")
+    folder = (inbox / name).resolve()
+    if folder.parent != inbox or not folder.is_dir():
+        raise EtlError(f"batch {name!r} not found in the ETL inbox", description=str(inbox))
+    return folder
+
+
+def pending_batches(inbox: Path, loaded: set[str]) -> list[str]:
+    """Batch folders of the inbox not loaded yet, by name (extracts are named so that order is time order)."""
+    if not inbox.is_dir():
+        return []
+    return sorted(p.name for p in inbox.iterdir() if p.is_dir() and BATCH_NAME.match(p.name) and p.name not in loaded)
+
+
+async def _load_file(repo: EtlRepository, batch: str, folder: Path, spec: CsvFile) -> dict[str, int] | None:
+    path = folder / spec.filename
+    if not path.is_file():
+        return None
+    lines = await repo.stage(path)
+    header = [c.strip().lower() for c in (await repo.header()).split(",")]
+    if lines == 0 or tuple(header) != spec.columns:
+        raise EtlError(f"{batch}/{spec.filename}: the header must be {','.join(spec.columns)}",
+                       description=f"found: {','.join(header)}")
+    await repo.check(spec.checked, {})
+    rejected = await repo.keep_rejects(batch, spec.name)
+    inserted, updated = await repo.upsert(spec.upsert)
+    return {"loaded": inserted, "updated": updated, "rejected": rejected}
+
+
+async def load_batch(repositories: RepositoryFactory, progress: Progress, batch: str, folder: Path,
+                     step: int, total: int) -> dict[str, Any]:
+    """Load every file of one batch in one transaction; record the outcome in `etl_batches`."""
+    counts: dict[str, Any] = {}
+    try:
+        async with repositories.unit_of_work() as uow:
+            repo = uow.repo(EtlRepository)
+            await repo.lock("etl")
+            await repo.forget_rejects(batch)
+            for spec in CSV_FILES:
+                progress.update(step, total, f"{batch}: loading {spec.filename}")
+                found = await _load_file(repo, batch, folder, spec)
+                if found is not None:
+                    counts[spec.name] = found
+            if not counts:
+                raise EtlError(f"batch {batch!r} has none of {', '.join(s.filename for s in CSV_FILES)}")
+            await repo.record_batch(batch, "loaded", counts, None)
+    except Exception as exc:
+        # The load rolled back as a whole; remember why, so the batch shows as failed and stays pending.
+        async with repositories.unit_of_work() as uow:
+            await uow.repo(EtlRepository).record_batch(batch, "failed", None, f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    return counts
+
+
+async def run_etl(repositories: RepositoryFactory, progress: Progress, batch: str | None = None) -> dict[str, Any]:
+    """Load `batch`, or every batch of the inbox not loaded yet; per batch and file: loaded, updated, rejected."""
+    inbox = get_etl_settings().inbox_path()
+    if batch is not None:
+        names = [batch]
+        folders = {batch: batch_folder(inbox, batch)}
+    else:
+        async with repositories.unit_of_work() as uow:
+            loaded = await uow.repo(EtlRepository).loaded_batches()
+        names = pending_batches(inbox, loaded)
+        folders = {name: batch_folder(inbox, name) for name in names}
+    results: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        results[name] = await load_batch(repositories, progress, name, folders[name], i, len(names))
+    progress.update(len(names), len(names), f"{len(names)} batches loaded")
+    totals = {key: sum(f[key] for counts in results.values() for f in counts.values())
+              for key in ("loaded", "updated", "rejected")}
+    return {"inbox": str(inbox), "batches": results, "totals": totals}
