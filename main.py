@@ -12,28 +12,40 @@ from fastapi.openapi.utils import get_openapi
 from background.processors.base import BaseProcessor
 from background.processors.discovery import discover_tasks
 from background.routers.tasks import build_execute_router
+from background.routers.schedules import router as schedules_router
 from background.routers.tasks import router as tasks_router
+from background.routers.control import router as control_router
+from background.routers.runs import router as runs_router
 from config.body_limit import BodyLimitMiddleware
+from config.operations import build_operations
+from config.request_metrics import RequestMetricsMiddleware
+from config.structured_logging import configure_api_logging
 from config.celery_config import celery_app
 from config.settings import get_settings
 from config.state import build_state
 from routers.errors import install_error_handlers
 from routers.health import router as health_router
+from routers.metrics import router as metrics_router
 from schemas.responses import JSONBytesResponse
+from services.metrics import RequestMetrics
 
 
 def create_app() -> FastAPI:
     """Discover tasks, build the catalog once and mount one execute route per task."""
     settings = get_settings()
     processor = BaseProcessor(discover_tasks(celery_app))
+    configure_api_logging()
+    request_metrics = RequestMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = build_state(settings, processor)
         app.state.toolbox = state
+        app.state.operations = build_operations(state, request_metrics)
         try:
             yield
         finally:
+            await app.state.operations.close()
             await state.close()
 
     app = FastAPI(title="Toolbox", version="0.1.0", lifespan=lifespan, default_response_class=JSONBytesResponse,
@@ -41,8 +53,13 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(tasks_router)
+    app.include_router(schedules_router)
     app.include_router(build_execute_router(processor))
+    app.include_router(runs_router)
+    app.include_router(control_router)  # after the execute router: /tasks/execute/<name> wins
+    app.include_router(metrics_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

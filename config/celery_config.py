@@ -44,6 +44,8 @@ celery_app.conf.update(
 # Imported after the app exists: task modules import `celery_app` from here.
 from background.processors.discovery import discover_tasks  # noqa: E402
 from background.processors import signals  # noqa: E402,F401  (connects worker signal handlers)
+from background.processors import task_metrics  # noqa: E402,F401  (task counters for /metrics)
+from config import structured_logging  # noqa: E402,F401  (structured worker log lines)
 
 discovered_tasks = discover_tasks(celery_app)
 
@@ -73,5 +75,12 @@ celery_app.conf.broker_transport_options = {
     **celery_app.conf.broker_transport_options,
     "visibility_timeout": _visibility_timeout(),
 }
+
+# Schedules declared next to the tasks (with config/schedules.py overrides), run by RedBeat.
+from background.processors.schedules import beat_conf, resolve_all  # noqa: E402
+from config.schedules import overrides_for  # noqa: E402
+
+schedules = resolve_all(discovered_tasks, overrides_for(settings.environment, settings.schedules.overrides))
+celery_app.conf.update(beat_conf(schedules, settings))
 
 app = celery_app  # `celery -A config.celery_config` finds either name

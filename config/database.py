@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -33,3 +34,13 @@ def build_engine(settings: DatabaseSettings, *, pooled: bool = True, pre_ping: b
 def build_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def create_pool(settings: DatabaseSettings, *, max_size: int = 10) -> asyncpg.Pool:
+    """A plain asyncpg pool for the API's hot path; `await` it (inside the running loop) to open it."""
+    server_settings = {"application_name": "toolbox-api"}
+    if settings.statement_timeout_ms:
+        server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
+    # min_size=0: the API starts (and reports not-ready) while the database is down.
+    return asyncpg.create_pool(settings.dsn, min_size=0, max_size=max_size, timeout=settings.connect_timeout_s,
+                               command_timeout=30, server_settings=server_settings)

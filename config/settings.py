@@ -86,6 +86,12 @@ class ScheduleSettings(BaseSettings):
 
     timezone: str = "America/Lima"
     enabled: bool = True
+    # JSON {"<task name>": "<cron>" | null}, applied over config/schedules.py's map for the environment.
+    overrides: dict[str, str | None] = Field(default_factory=dict)
+    # Beat wakes at least this often; a dead Beat's leader lock expires after 5x this.
+    beat_max_interval_s: float = Field(default=5.0, gt=0, le=300)
+    # maintenance.purge_runs deletes registry rows submitted longer ago than this.
+    run_retention_days: int = Field(default=30, ge=1)
 
 
 class Settings(BaseSettings):
@@ -101,6 +107,8 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
     max_body_bytes: int = 1024 * 1024
+    # Structured log lines of API and workers: `logfmt` (key=value) or `json`.
+    log_format: Literal["logfmt", "json"] = "logfmt"
 
     @model_validator(mode="after")
     def _secret_is_real(self) -> Settings:

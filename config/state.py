@@ -12,10 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from background.processors.base import BaseProcessor
 from background.processors.publisher import TaskPublisher
 from background.processors.results import ResultReader
+from background.processors.single_run import AsyncSingleRunLock
 from config.database import build_engine
 from config.repository_factory import RepositoryFactory
 from config.settings import Settings
 from services.auth import TokenService
+from services.schedules import ScheduleService
+from services.single_run import SingleRunGuard
 from services.task_runs import TaskRunService
 
 
@@ -30,6 +33,7 @@ class AppState:
     processor: BaseProcessor
     tokens: TokenService
     runs: TaskRunService
+    schedules: ScheduleService
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -52,6 +56,10 @@ def build_state(settings: Settings, processor: BaseProcessor) -> AppState:
     engine = build_engine(settings.database, pre_ping=False)
     client = build_redis(settings)
     repositories = RepositoryFactory(engine)
-    runs = TaskRunService(repositories, TaskPublisher(celery_app, client, settings.redis.publish_timeout_s), ResultReader(client))
+    results = ResultReader(client)
+    single_run = SingleRunGuard(AsyncSingleRunLock(client), repositories, results)
+    runs = TaskRunService(repositories, TaskPublisher(celery_app, client, settings.redis.publish_timeout_s), results,
+                          single_run)
+    schedules = ScheduleService.build(settings, processor, client, repositories)
     return AppState(settings=settings, engine=engine, redis=client, repositories=repositories,
-                    processor=processor, tokens=TokenService(settings.auth), runs=runs)
+                    processor=processor, tokens=TokenService(settings.auth), runs=runs, schedules=schedules)

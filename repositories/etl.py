@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 
 from repositories.factoring_sql import RebuildRepository
@@ -18,40 +19,82 @@ SPLIT = """case when strpos(raw, '"') = 0 then string_to_array(raw, ',')
                order by n) end"""
 
 
+class _NotOneRecordPerLine(Exception):
+    """COPY read a different number of records than the file has lines (a quoted line break)."""
+
+
 class EtlRepository(RebuildRepository):
-    """Stages one CSV file at a time in `etl_raw` (a temporary table: one row per physical line)."""
+    """Stages one CSV file at a time in a temporary table and checks it there.
+
+    Fast path: COPY's own CSV parser fills `etl_fields` (line_number, f1 .. fN as text). A file
+    COPY cannot parse as N columns (a line with too few or too many fields, a broken quote), or
+    whose record count differs from its line count (a quoted line break), takes the exact path
+    instead: `etl_raw` holds each physical line untouched and SQL splits it, so every malformed
+    line becomes a reject with its own line number.
+    """
+
+    async def tune(self) -> None:
+        """Rebuild settings, and synchronous_commit off: a crash in the instant after commit can lose
+        the load, which then shows as not loaded and is loaded again (loads are idempotent)."""
+        await super().tune()
+        await self.session.execute(text("set local synchronous_commit = off"))
+
+    async def _driver(self) -> Any:
+        raw = await self.session.connection()
+        dbapi = await raw.get_raw_connection()
+        driver = dbapi.driver_connection
+        assert driver is not None
+        return driver
+
+    async def stage_fields(self, path: Path, width: int, data_lines: int) -> bool:
+        """COPY the file as CSV into `etl_fields`; False when it needs the exact path (nothing staged then)."""
+        columns = [f"f{i}" for i in range(1, width + 1)]
+        await self.session.execute(text("drop table if exists etl_fields"))
+        await self.session.execute(text(
+            "create temp table etl_fields (line_number integer generated always as identity (start with 2), "
+            + ", ".join(f"{c} text" for c in columns) + ") on commit drop"))
+        driver = await self._driver()
+        # A savepoint of our own on the driver connection: a COPY that fails leaves nothing behind.
+        await driver.execute("savepoint etl_copy")
+        try:
+            # force_not_null: an empty field is '' as on the exact path, not NULL.
+            status = await driver.copy_to_table("etl_fields", source=path, columns=columns, format="csv",
+                                                header=True, force_not_null=columns, encoding="utf-8")
+            if int(status.split()[-1]) != data_lines:
+                raise _NotOneRecordPerLine
+        except (asyncpg.exceptions.DataError, _NotOneRecordPerLine):
+            await driver.execute("rollback to savepoint etl_copy")
+            return False
+        await driver.execute("release savepoint etl_copy")
+        return True
 
     async def stage(self, path: Path) -> int:
         """COPY the file's lines, untouched, into `etl_raw`; line_number 1 is the header. Returns the line count."""
         await self.session.execute(text("drop table if exists etl_raw"))
         await self.session.execute(text(
             "create temp table etl_raw (line_number integer generated always as identity, raw text) on commit drop"))
-        raw = await self.session.connection()
-        dbapi = await raw.get_raw_connection()
-        driver = dbapi.driver_connection
-        assert driver is not None
+        driver = await self._driver()
         # Each line is one field: a delimiter and a quote that never occur in text, so COPY does no
         # parsing of its own and a malformed line becomes a reject instead of aborting the load.
         await driver.copy_to_table("etl_raw", source=path, columns=["raw"], format="csv", delimiter="\x1f",
                                    quote="\x01", encoding="utf-8")
         return int((await self.session.execute(text("select count(*) from etl_raw"))).scalar_one())
 
-    async def header(self) -> str:
-        """The staged file's first line, without a byte-order mark or a carriage return."""
-        value = (await self.session.execute(text("select raw from etl_raw where line_number = 1"))).scalar_one_or_none()
-        return (value or "").lstrip("\ufeff").rstrip("\r")
-
-    async def check(self, select_checked: str, params: dict[str, Any]) -> None:
-        """Materialise `etl_checked`: every data line, split, with its reject reason (null when good)."""
-        await self.session.execute(text("drop table if exists etl_checked"))
-        await self.session.execute(text(f"""
-            create temp table etl_checked on commit drop as
-            with parsed as materialized (
+    async def check(self, select_checked: str, width: int, *, exact: bool) -> None:
+        """Materialise `etl_checked`: every data line, its fields and its reject reason (null when good)."""
+        fields = ", ".join(f"f{i}" for i in range(1, width + 1))
+        if exact:
+            split = ", ".join(f"f[{i}] as f{i}" for i in range(1, width + 1))
+            parsed = f"""lines as materialized (
                 select line_number, raw, {SPLIT} as f
                 from (select line_number, rtrim(raw, E'\\r') as raw from etl_raw where line_number > 1) as lines
-                where btrim(coalesce(raw, '')) <> '')
-            {select_checked}
-        """), params)
+                where btrim(coalesce(raw, '')) <> ''),
+            parsed as (select line_number, raw, {split}, cardinality(f) as nf from lines)"""
+        else:
+            parsed = f"parsed as (select line_number, null::text as raw, {fields}, {width} as nf from etl_fields)"
+        await self.session.execute(text("drop table if exists etl_checked"))
+        await self.session.execute(text(
+            f"create temp table etl_checked on commit drop as with {parsed} {select_checked}"))
 
     async def keep_rejects(self, batch: str, file: str) -> int:
         """Copy the rejected lines of `etl_checked` into `etl_rejects`; returns how many."""
@@ -60,6 +103,18 @@ class EtlRepository(RebuildRepository):
             "select :batch, :file, line_number, reason, raw from etl_checked where reason is not null"),
             {"batch": batch, "file": file})
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def fill_reject_lines(self, path: Path, batch: str, file: str) -> None:
+        """Give the rejects of a fast-path file their line as written (staged only when there are rejects)."""
+        await self.stage(path)
+        await self.session.execute(text(
+            "update etl_rejects r set raw = rtrim(e.raw, E'\\r') from etl_raw e "
+            "where r.batch = :batch and r.file = :file and r.raw is null and e.line_number = r.line_number"),
+            {"batch": batch, "file": file})
+
+    async def is_empty(self, table: str) -> bool:
+        """True when `table` has no row (its first load needs no conflict handling)."""
+        return bool((await self.session.execute(text(f"select not exists (select 1 from {table})"))).scalar_one())
 
     async def upsert(self, statement: str) -> tuple[int, int]:
         """Run an `insert ... on conflict ... returning (xmax = 0) as inserted`; (inserted, updated)."""

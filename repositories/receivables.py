@@ -42,15 +42,14 @@ class ReceivablesRepository(RebuildRepository):
         return as_of if found else None
 
     async def delete_all(self) -> None:
-        """Remove the previous snapshot (kept visible to readers until commit)."""
-        for table in ("receivables_by_client", "receivables_by_debtor", "receivables"):
-            await self.session.execute(text(f"delete from {table}"))
+        """Empty the previous snapshot (see `truncate`: readers wait for the new one)."""
+        await self.truncate("receivables_by_client", "receivables_by_debtor", "receivables")
 
     async def insert_detail(self, as_of: date, *, excluded: str, buckets: Sequence[Bucket]) -> int:
         """One row per counted operation disbursed by `as_of` with a positive balance at `as_of`."""
         params: dict[str, Any] = {"as_of": as_of, "excluded": excluded}
         bucket = _bucket_case(buckets, "(cast(:as_of as date) - o.due_on)", params)
-        result = await self.session.execute(text(f"""
+        return await self.insert_into_empty("receivables", f"""
             with paid as (select operation_id, sum(amount) as total from payments
                           where paid_on <= :as_of group by operation_id),
             rate as (select sell from exchange_rates where rate_date <= :as_of order by rate_date desc limit 1)
@@ -63,8 +62,7 @@ class ReceivablesRepository(RebuildRepository):
             from operations o
             left join paid p on p.operation_id = o.id
             where o.status <> :excluded and o.disbursed_on <= :as_of and o.face_value - coalesce(p.total, 0) > 0
-        """), params)
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        """, params)
 
     async def insert_summaries(self, as_of: date, *, buckets: Sequence[Bucket]) -> None:
         """Per debtor and per client: sums of the detail rows' PEN balances, in total and per bucket."""

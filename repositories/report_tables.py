@@ -21,13 +21,14 @@ class ReportTablesRepository(RebuildRepository):
         return row[0], row[1]
 
     async def delete_all(self) -> int:
-        """Remove every row; readers keep seeing them until the transaction commits."""
-        result = await self.session.execute(text("delete from report_operations"))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        """Empty the table (see `truncate`: readers wait for the new rows); the number of rows removed."""
+        removed = int((await self.session.execute(text("select count(*) from report_operations"))).scalar_one())
+        await self.truncate("report_operations")
+        return removed
 
     async def insert_all(self, *, excluded: str, rates_until: date) -> int:
         """One row per counted operation, PEN amounts at the disbursement date's rate."""
-        result = await self.session.execute(text(f"""
+        return await self.insert_into_empty("report_operations", f"""
             with {RATE_CALENDAR},
             paid as (select operation_id, sum(amount) as total, max(paid_on) as last_on
                      from payments group by operation_id)
@@ -45,8 +46,7 @@ class ReportTablesRepository(RebuildRepository):
             left join paid p on p.operation_id = o.id
             left join rate_calendar rc on o.currency = 'USD' and rc.day = o.disbursed_on
             where o.status <> :excluded
-        """), {"excluded": excluded, "rates_until": rates_until})
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        """, {"excluded": excluded, "rates_until": rates_until})
 
     async def totals(self) -> dict[str, Any]:
         """Row count and PEN sums of the table, for the task result."""

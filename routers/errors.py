@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -77,6 +77,18 @@ async def _database_down(_: Request, exc: Exception) -> Response:
                           description=type(exc).__name__)
 
 
+async def _database_refused_value(request: Request, exc: Exception) -> Response:
+    # SQLSTATE class 22 ("data exception") is a value PostgreSQL cannot take, e.g. a NUL character
+    # in a path, query or parameter: the caller's input, not our fault.
+    assert isinstance(exc, DBAPIError)
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    if not sqlstate.startswith("22"):
+        return await _unexpected(request, exc)
+    detail = str(exc.orig).strip().splitlines()[0][:300] if exc.orig is not None else ""
+    return error_response(422, "invalid_parameters", "A value in the request cannot be stored or searched.",
+                          description=detail)
+
+
 async def _unexpected(_: Request, exc: Exception) -> Response:
     log.exception("unhandled error")
     return error_response(500, "internal_error", "An unexpected error occurred.",
@@ -91,4 +103,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for kind in (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, OSError, TimeoutError):
         app.add_exception_handler(kind, _database_down)
+    app.add_exception_handler(DBAPIError, _database_refused_value)
     app.add_exception_handler(Exception, _unexpected)

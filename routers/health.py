@@ -9,6 +9,8 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from starlette.responses import Response
 
+from background.routers.operations_deps import Ops
+from config.operations import Operations
 from routers.dependencies import State
 from schemas.responses import JSONBytesResponse, dumps
 
@@ -30,14 +32,32 @@ async def _check(coro: Any, timeout: float = 1.5) -> dict[str, Any]:
 
 
 @router.get("/health/ready")
-async def ready(state: State) -> Response:
-    """Whether PostgreSQL and Redis answer; 503 if either does not."""
+async def ready(state: State, ops: Ops) -> Response:
+    """PostgreSQL, Redis and workers, each reported; 503 if PostgreSQL or Redis does not answer.
+
+    No worker answering a ping does not make the API unready (it still accepts and queues runs):
+    the answer is 200 with status "degraded" and `checks.workers.ok` false.
+    """
 
     async def database() -> None:
         async with state.engine.connect() as conn:
             await conn.execute(text("select 1"))
 
     checks = dict(zip(("database", "redis"), await asyncio.gather(_check(database()), _check(state.redis.ping()))))
-    ok = all(check["ok"] for check in checks.values())
-    return JSONBytesResponse(dumps({"success": ok, "status": "ready" if ok else "not_ready", "checks": checks}),
+    # Asked only when Redis answers: the ping goes through it, and would only wait out its timeout.
+    checks["workers"] = await _workers(ops) if checks["redis"]["ok"] else {"ok": False, "online": 0,
+                                                                            "error": "Redis is unreachable"}
+    ok = checks["database"]["ok"] and checks["redis"]["ok"]
+    status = "not_ready" if not ok else "ready" if checks["workers"]["ok"] else "degraded"
+    return JSONBytesResponse(dumps({"success": ok, "status": status, "checks": checks}),
                              status_code=200 if ok else 503)
+
+
+async def _workers(ops: Operations) -> dict[str, Any]:
+    online, error = await ops.workers.ping()
+    check: dict[str, Any] = {"ok": online > 0, "online": online}
+    if error is not None:
+        check["error"] = error
+    elif online == 0:
+        check["error"] = "no worker answered a ping"
+    return check

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
@@ -24,8 +24,12 @@ def dumps(content: Any) -> bytes:
     return orjson.dumps(content, default=_default, option=ORJSON_OPTIONS)
 
 
-class JSONBytesResponse(Response):
-    """FastAPI's default response class for Toolbox: orjson, no deprecated ORJSONResponse."""
+class JSONBytesResponse(JSONResponse):
+    """FastAPI's default response class for Toolbox: orjson, no deprecated ORJSONResponse.
+
+    A JSONResponse subclass so that FastAPI documents each route's response model in OpenAPI
+    (for any other Response class it documents the body as a plain string).
+    """
 
     media_type = "application/json"
 

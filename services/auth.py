@@ -77,7 +77,7 @@ class TokenService:
             raise AuthenticationError("The token is invalid.", code="invalid_token",
                                       description=type(exc).__name__) from None
         role = claims.get("role")
-        if role not in ROLE_RANK or not isinstance(claims.get("sub"), str):
+        if not isinstance(role, str) or role not in ROLE_RANK or not isinstance(claims.get("sub"), str):
             raise AuthenticationError("The token has no valid role or subject.", code="invalid_token")
         principal = Principal(subject=claims["sub"], role=role, expires_at=float(claims["exp"]))
         if len(self._verified) >= _CACHE_LIMIT:

@@ -72,3 +72,11 @@ class DatabaseUnavailableError(ServiceUnavailableError):
 class PayloadTooLargeError(AppError):
     status = 413
     code = "payload_too_large"
+
+
+class SingleRunActiveError(ConflictError):
+    code = "single_run_active"
+
+
+class ScheduleNotFoundError(NotFoundError):
+    code = "schedule_not_found"

@@ -13,7 +13,8 @@ from background.processors.task_base import ToolboxTask
 from config.repository_factory import RepositoryFactory
 from repositories.task_runs import TERMINAL_STATES, TaskRunRepository
 from services.auth import Principal
-from services.errors import BrokerUnavailableError, RunNotFoundError
+from services.errors import RunNotFoundError
+from services.single_run import SingleRunGuard
 
 BACKEND_STATES = frozenset({"STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED"})
 
@@ -41,26 +42,36 @@ def _error_text(result: Any) -> str:
 class TaskRunService:
     """The API side of a task run."""
 
-    def __init__(self, repositories: RepositoryFactory, publisher: TaskPublisher, results: ResultReader) -> None:
+    def __init__(self, repositories: RepositoryFactory, publisher: TaskPublisher, results: ResultReader,
+                 single_run: SingleRunGuard | None = None) -> None:
         self._repositories = repositories
         self._publisher = publisher
         self._results = results
+        self._single_run = single_run
 
     async def submit(self, entry: TaskEntry, kwargs: dict[str, Any], principal: Principal,
                      *, origin: str = "api", parent_id: str | None = None) -> str:
         """Record the run, then enqueue it. If the broker refuses, the record is removed again."""
         task: ToolboxTask = entry.task
         task_id = str(uuid.uuid4())
-        async with self._repositories.autocommit() as uow:
-            await uow.repo(TaskRunRepository).add(
-                task_id=task_id, task_name=task.name, status="PENDING", params=kwargs, origin=origin,
-                submitted_by=principal.subject, parent_id=parent_id, submitted_at=datetime.now(UTC), retries=0,
-            )
+        if self._single_run is not None:
+            await self._single_run.claim(task, task_id)  # 409 while another run of a single-run task is active
         try:
-            await self._publisher.publish(task, task_id, kwargs)
-        except BrokerUnavailableError:
             async with self._repositories.autocommit() as uow:
-                await uow.repo(TaskRunRepository).remove(task_id)
+                await uow.repo(TaskRunRepository).add(
+                    task_id=task_id, task_name=task.name, status="PENDING", params=kwargs, origin=origin,
+                    submitted_by=principal.subject, parent_id=parent_id, submitted_at=datetime.now(UTC), retries=0,
+                )
+            try:
+                await self._publisher.publish(task, task_id, kwargs)
+            except Exception:
+                # Nothing was enqueued (broker down, or arguments it cannot carry): no run to show.
+                async with self._repositories.autocommit() as uow:
+                    await uow.repo(TaskRunRepository).remove(task_id)
+                raise
+        except BaseException:
+            if self._single_run is not None:
+                await self._single_run.release(task, task_id)
             raise
         return task_id
 

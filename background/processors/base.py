@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from background.processors.params import TaskParams
+from background.processors.schedules import resolve
 from background.processors.task_base import ToolboxTask
+from config.schedules import overrides_for
+from config.settings import get_settings
 from schemas.responses import dumps
 from services.errors import TaskNotFoundError
 
@@ -17,13 +20,10 @@ def kebab(name: str) -> str:
 
 
 def describe_schedule(task: ToolboxTask) -> Any:
-    """The task's declared schedule as JSON, or None."""
-    schedule = task.schedule
-    if schedule is None:
-        return None
-    if hasattr(schedule, "as_dict"):
-        return schedule.as_dict()
-    return str(schedule)
+    """The task's cron expression in this environment (declared, or overridden in config), or None."""
+    settings = get_settings()
+    resolved = resolve(task, overrides_for(settings.environment, settings.schedules.overrides))
+    return resolved.expression if resolved is not None else None
 
 
 @dataclass(frozen=True)

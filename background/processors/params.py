@@ -12,7 +12,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, create_model, field_validator
 
 from background.processors.progress import Progress
 from config.repository_factory import RepositoryFactory
@@ -21,10 +21,31 @@ from config.repository_factory import RepositoryFactory
 INJECTED_TYPES: tuple[type, ...] = (RepositoryFactory, Progress)
 
 
+# Task arguments travel as JSON through the broker (orjson) and the registry: integers must fit in 64 bits.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def _ints_fit(value: Any) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return INT_MIN <= value <= INT_MAX
+    if isinstance(value, dict):
+        return all(_ints_fit(item) for item in value.values())
+    if isinstance(value, list | tuple | set | frozenset):
+        return all(_ints_fit(item) for item in value)
+    return True
+
+
 class TaskParams(BaseModel):
     """Base of every generated parameter model."""
 
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _integers_fit_in_64_bits(cls, value: Any) -> Any:
+        if not _ints_fit(value):
+            raise ValueError(f"integers must lie between {INT_MIN} and {INT_MAX}")
+        return value
 
 
 def _hints(fun: Callable[..., Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from celery.schedules import schedule as interval
 from pydantic import ValidationError
 
 from background.processors.task_base import ToolboxTask
+from config.settings import Settings
 
 ALIASES = {
     "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
@@ -34,6 +35,9 @@ EVERY = re.compile(r"^@every\s+(\d+)\s*(s|m|h)$")
 UNITS = {"s": 1, "m": 60, "h": 3600}
 OFF = frozenset({"off", "none", "disabled", "false"})
 ORIGIN_HEADER = "toolbox_origin"
+# RedBeat keeps each entry at BEAT_KEY_PREFIX + task name; the pause flags are ours, read by Beat.
+BEAT_KEY_PREFIX = "toolbox:beat:"
+PAUSED_KEY = "toolbox:schedules:paused"
 
 
 class ScheduleError(ValueError):
@@ -54,7 +58,7 @@ class ResolvedSchedule:
 
     task: ToolboxTask
     expression: str | None  # None when switched off
-    declared: str
+    declared: str | None  # what the task itself declares
     source: str  # "task" or "override"
     kwargs: dict[str, Any]
 
@@ -72,12 +76,20 @@ class ResolvedSchedule:
             raise ScheduleError(f"schedule of {self.name} is switched off")
         return parse(self.expression)
 
-    def next_run_after(self, last_run_at: datetime | None, now: datetime) -> datetime:
-        """When Beat will next send it, given its last dispatch (None: first run is one period from now)."""
+    def next_run_after(self, last_run_at: datetime | None, now: datetime, timezone: str) -> datetime:
+        """When Beat will next send it, given its last tick (None: first run is one period from now).
+
+        `timezone` is Beat's (Celery's `timezone`), passed explicitly so the answer never depends on
+        which Celery app happens to be current in this process.
+        """
         when = self.celery_schedule()
-        remaining = when.remaining_estimate(last_run_at or now)
-        # remaining_estimate is measured from the schedule's own "now"; an overdue entry runs at once.
-        return now + max(remaining, timedelta(0))
+        last = last_run_at or now
+        if isinstance(when, crontab):
+            start, delta, _ = when.remaining_delta(last, tz=timezone)
+            following: datetime = start + delta
+        else:
+            following = last + when.run_every
+        return max(following, now)  # an overdue entry is sent at the next tick
 
 
 def parse(expression: str) -> BaseSchedule:
@@ -124,11 +136,14 @@ def describe(schedule: BaseSchedule) -> str:
 
 
 def resolve(task: ToolboxTask, overrides: dict[str, str | None]) -> ResolvedSchedule | None:
-    """The task's effective schedule, None if it declares none. ScheduleError names what is wrong."""
-    if task.schedule is None:
+    """The task's effective schedule, None if it has none. ScheduleError names what is wrong.
+
+    An override may also give a schedule to a task that declares none (e.g. a health ping in staging).
+    """
+    if task.schedule is None and task.name not in overrides:
         return None
-    declared, kwargs = expression_of(task.schedule)
-    expression: str | None = declared
+    declared, kwargs = expression_of(task.schedule) if task.schedule is not None else (None, {})
+    expression = declared
     source = "task"
     if task.name in overrides:
         override = overrides[task.name]
@@ -144,7 +159,10 @@ def resolve(task: ToolboxTask, overrides: dict[str, str | None]) -> ResolvedSche
 
 
 def resolve_all(tasks: dict[str, ToolboxTask], overrides: dict[str, str | None]) -> dict[str, ResolvedSchedule]:
-    """Every scheduled task by name; an override naming no scheduled task is an error (likely a typo)."""
+    """Every scheduled task by name; an override naming no discovered task is an error (likely a typo)."""
+    unknown = sorted(set(overrides) - set(tasks))
+    if unknown:
+        raise ScheduleError(f"schedule overrides name unknown tasks: {', '.join(unknown)}")
     found: dict[str, ResolvedSchedule] = {}
     for name, task in sorted(tasks.items()):
         try:
@@ -153,9 +171,6 @@ def resolve_all(tasks: dict[str, ToolboxTask], overrides: dict[str, str | None])
             raise ScheduleError(f"{_source_file(task)}: {exc}") from exc
         if resolved is not None:
             found[name] = resolved
-    unknown = sorted(set(overrides) - set(found))
-    if unknown:
-        raise ScheduleError(f"schedule overrides name tasks without a schedule: {', '.join(unknown)}")
     return found
 
 
@@ -165,6 +180,24 @@ def beat_entries(schedules: dict[str, ResolvedSchedule]) -> dict[str, dict[str, 
         name: {"task": name, "schedule": resolved.celery_schedule(), "kwargs": resolved.kwargs,
                "options": {"headers": {ORIGIN_HEADER: "beat"}}}
         for name, resolved in schedules.items() if resolved.configured_on
+    }
+
+
+def beat_conf(schedules: dict[str, ResolvedSchedule], settings: Settings) -> dict[str, Any]:
+    """Celery settings for Beat: RedBeat as scheduler, its keys in Redis, and the entries."""
+    redis_options: dict[str, Any] = {
+        "socket_timeout": settings.redis.socket_timeout_s,
+        "socket_connect_timeout": settings.redis.socket_timeout_s,
+        # Ride out a short Redis outage instead of letting Beat die on the first refused call.
+        "retry_period": 30,
+    }
+    return {
+        "beat_scheduler": "background.processors.beat:ToolboxScheduler",
+        "beat_schedule": beat_entries(schedules) if settings.schedules.enabled else {},
+        "beat_max_loop_interval": settings.schedules.beat_max_interval_s,
+        "redbeat_redis_url": settings.redis.url,
+        "redbeat_redis_options": redis_options,
+        "redbeat_key_prefix": BEAT_KEY_PREFIX,
     }
 
 

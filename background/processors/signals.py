@@ -66,6 +66,8 @@ def _on_prerun(task_id: str, task: Task, args: Any = None, kwargs: Any = None, *
 def _on_postrun(task_id: str, task: Task, retval: Any = None, state: str | None = None, **_: Any) -> None:
     if not _tracked(task) or task.request.called_directly or task.request.is_eager or state is None:
         return
+    if state == "IGNORED":
+        return  # the run did not execute (e.g. revoked before it started); whoever skipped it recorded why
     failed = state in ("FAILURE", "RETRY")
     error = f"{type(retval).__name__}: {retval}" if failed and isinstance(retval, BaseException) else None
     result = None if failed or isinstance(retval, BaseException) else retval

@@ -7,12 +7,15 @@ from functools import cached_property
 from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import Ignore
 from celery.app.task import _task_stack  # type: ignore[attr-defined]
 from pydantic_core import to_jsonable_python
 
 from background.processors.params import TaskParams, build_params_model
 from background.processors.progress import Progress
+from background.processors.revocations import is_revoked, record_revoked_at_worker
 from background.processors.runtime import get_runtime
+from background.processors.single_run import single_run_guard
 from config.repository_factory import RepositoryFactory
 
 
@@ -50,6 +53,13 @@ class ToolboxTask(Task):
         doc = inspect.getdoc(self._decorated_fun) or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
+    def _skip_if_revoked(self, task_id: str) -> None:
+        # Celery's own revoke list lives in worker memory and is lost on restart; the persisted
+        # one (one Redis EXISTS) stops a run revoked while it waited in the queue.
+        if is_revoked(self.backend.client, task_id):
+            record_revoked_at_worker(self, task_id)
+            raise Ignore()
+
     def _injections(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name, kind in self._signature_info[1].items():
@@ -60,6 +70,9 @@ class ToolboxTask(Task):
         return values
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        request = self.request
+        if request.id and not request.called_directly and not request.is_eager:
+            self._skip_if_revoked(request.id)
         model = self.params_model
         validated = model.model_validate(kwargs)
         call_kwargs = {name: getattr(validated, name) for name in model.model_fields}
@@ -69,9 +82,10 @@ class ToolboxTask(Task):
         _task_stack.push(self)
         self.push_request(args=args, kwargs=kwargs)
         try:
-            result = self.run(*args, **call_kwargs)
-            if inspect.isawaitable(result):
-                result = get_runtime().run(_await(result))
+            with single_run_guard(self):
+                result = self.run(*args, **call_kwargs)
+                if inspect.isawaitable(result):
+                    result = get_runtime().run(_await(result))
         finally:
             self.pop_request()
             _task_stack.pop()

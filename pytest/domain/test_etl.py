@@ -137,3 +137,22 @@ async def test_batch_names_cannot_leave_the_inbox(repositories: RepositoryFactor
         await run_etl(repositories, RecordingProgress(), "../etc")
     with pytest.raises(EtlError, match="not found"):
         await run_etl(repositories, RecordingProgress(), "missing")
+
+
+async def test_a_well_formed_file_keeps_each_rejected_line_as_written(
+        repositories: RepositoryFactory, data: FactoringData, inbox: Inbox) -> None:
+    # clients.csv parses as CSV (COPY's fast path); debtors.csv has a quoted line break, so its
+    # records no longer match its lines and it is split line by line: line numbers stay physical.
+    inbox.batch("b1", clients='tax_id,name\n20100000001,"Textiles, SAC"\nbad id!,Broken\n20100000001,Again',
+                debtors='tax_id,name\n20500000001,"Minera\nNorte"\n20500000002,Pesquera SA')
+
+    result = await run_etl(repositories, RecordingProgress(), "b1")
+
+    assert result["batches"]["b1"]["clients"] == {"loaded": 1, "updated": 0, "rejected": 2}
+    assert await data.rows("select file, line_number, reason, raw from etl_rejects order by file, line_number") == [
+        {"file": "clients", "line_number": 3, "reason": "tax_id must be 1 to 20 letters or digits: bad id!",
+         "raw": "bad id!,Broken"},
+        {"file": "clients", "line_number": 4, "reason": "duplicate of line 2", "raw": "20100000001,Again"},
+        {"file": "debtors", "line_number": 3, "reason": "expected 2 fields, found 1", "raw": 'Norte"'},
+    ]
+    assert await data.db.fetchval("select name from debtors where tax_id = '20500000002'") == "Pesquera SA"

@@ -21,7 +21,7 @@ from support.polling import wait_for_status
     ("kpi", {"date_from": "2024-02-01", "date_to": "2024-01-31"}, "date_to", "value_error"),
     ("kpi", {"date_from": "2024-02-30"}, "date_from", "date_from_datetime_parsing"),
     ("kpi-acumulado", {"year": 1999}, "year", "greater_than_equal"),
-    ("kpi-acumulado", {}, "year", "missing"),
+    ("kpi-acumulado", {"year": 2101}, "year", "less_than_equal"),
     ("tablas-cxc", {"as_of": "yesterday"}, "as_of", "date_from_datetime_parsing"),
     ("tipo-cambio", {"date_from": "2024-03-10", "date_to": "2024-03-01"}, "date_to", "value_error"),
     ("etl", {"batch": "../../etc"}, "batch", "string_pattern_mismatch"),

@@ -33,17 +33,42 @@ def pending_batches(inbox: Path, loaded: set[str]) -> list[str]:
     return sorted(p.name for p in inbox.iterdir() if p.is_dir() and BATCH_NAME.match(p.name) and p.name not in loaded)
 
 
+def _first_line_and_count(path: Path) -> tuple[str, int]:
+    """The header (without a byte-order mark or line break) and the number of lines after it.
+
+    Reads the file in 1 MiB blocks and counts line breaks: constant memory, no loop over rows.
+    """
+    lines, last = 0, b"\n"
+    with path.open("rb") as raw:
+        first = raw.readline()
+        raw.seek(0)
+        while block := raw.read(1 << 20):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    lines += last != b"\n"
+    header = first.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
+    return header, max(lines - 1, 0)
+
+
 async def _load_file(repo: EtlRepository, batch: str, folder: Path, spec: CsvFile) -> dict[str, int] | None:
     path = folder / spec.filename
     if not path.is_file():
         return None
-    lines = await repo.stage(path)
-    header = [c.strip().lower() for c in (await repo.header()).split(",")]
-    if lines == 0 or tuple(header) != spec.columns:
+    first, data_lines = _first_line_and_count(path)
+    header = [c.strip().lower() for c in first.split(",")]
+    if path.stat().st_size == 0 or tuple(header) != spec.columns:
         raise EtlError(f"{batch}/{spec.filename}: the header must be {','.join(spec.columns)}",
                        description=f"found: {','.join(header)}")
-    await repo.check(spec.checked, {})
+    width = len(spec.columns)
+    exact = not await repo.stage_fields(path, width, data_lines)
+    if exact:
+        await repo.stage(path)
+    await repo.check(spec.checked, width, exact=exact)
     rejected = await repo.keep_rejects(batch, spec.name)
+    if rejected and not exact:
+        await repo.fill_reject_lines(path, batch, spec.name)
+    if await repo.is_empty(spec.name):
+        return {"loaded": await repo.insert_into_empty(spec.name, spec.insert), "updated": 0, "rejected": rejected}
     inserted, updated = await repo.upsert(spec.upsert)
     return {"loaded": inserted, "updated": updated, "rejected": rejected}
 
@@ -56,6 +81,7 @@ async def load_batch(repositories: RepositoryFactory, progress: Progress, batch:
         async with repositories.unit_of_work() as uow:
             repo = uow.repo(EtlRepository)
             await repo.lock("etl")
+            await repo.tune()
             await repo.forget_rejects(batch)
             for spec in CSV_FILES:
                 progress.update(step, total, f"{batch}: loading {spec.filename}")

@@ -25,6 +25,7 @@ async def rebuild_daily(repositories: RepositoryFactory, progress: Progress,
     async with repositories.unit_of_work() as uow:
         repo = uow.repo(KpiDailyRepository)
         await repo.lock("kpi_daily")
+        await repo.tune()
         progress.update(0, 3, "checking exchange rates")
         ensure_rates(await repo.usd_dates_needed(start, end, EXCLUDED_STATUS),
                      await uow.repo(ExchangeRateRepository).earliest_date())
@@ -42,6 +43,7 @@ async def rebuild_monthly(repositories: RepositoryFactory, progress: Progress, y
     async with repositories.unit_of_work() as uow:
         repo = uow.repo(KpiMonthlyRepository)
         await repo.lock("kpi_monthly")
+        await repo.tune()
         progress.update(0, 3, "checking exchange rates")
         ensure_rates(await repo.usd_dates_needed(year, EXCLUDED_STATUS),
                      await uow.repo(ExchangeRateRepository).earliest_date())

@@ -7,7 +7,8 @@ from services.factoring.etl import run_etl
 from services.factoring.params import BatchName
 
 
-@celery_app.task(name="toolbox.etl", single_run=True)
+# Through the working day: extracts land in the inbox during business hours (Lima time).
+@celery_app.task(name="toolbox.etl", single_run=True, schedule="0 7-19/2 * * 1-6")
 async def etl(repositories: RepositoryFactory, progress: Progress, batch: BatchName = None) -> dict[str, object]:
     """Load a batch folder of CSV extracts (default: every pending batch); bad lines go to etl_rejects.
 

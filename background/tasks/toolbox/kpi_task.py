@@ -7,7 +7,8 @@ from services.factoring.kpi import rebuild_daily
 from services.factoring.params import DateFrom, DateTo
 
 
-@celery_app.task(name="toolbox.kpi", single_run=True)
+# Nightly, after the last ETL of the day and before the morning reports.
+@celery_app.task(name="toolbox.kpi", single_run=True, schedule="30 1 * * *")
 async def kpi(repositories: RepositoryFactory, progress: Progress,
               date_from: DateFrom = None, date_to: DateTo = None) -> dict[str, object]:
     """Rebuild daily KPIs (placements, financed, expected income, collections in PEN) for a date range.

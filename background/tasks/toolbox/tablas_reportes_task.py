@@ -6,7 +6,8 @@ from config.repository_factory import RepositoryFactory
 from services.factoring.reports import rebuild_report_operations
 
 
-@celery_app.task(name="toolbox.tablas_reportes", single_run=True)
+# Nightly, before the KPI rebuild.
+@celery_app.task(name="toolbox.tablas_reportes", single_run=True, schedule="0 1 * * *")
 async def tablas_reportes(repositories: RepositoryFactory, progress: Progress) -> dict[str, object]:
     """Rebuild report_operations: one row per non-cancelled operation with names, PEN amounts and payments."""
     return await rebuild_report_operations(repositories, progress)

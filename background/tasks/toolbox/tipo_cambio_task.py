@@ -7,7 +7,8 @@ from services.factoring.params import DateFrom, DateTo
 from services.factoring.rates import sync_rates
 
 
-@celery_app.task(name="toolbox.tipo_cambio")
+# Weekday mornings, once the day's USD/PEN rates are published.
+@celery_app.task(name="toolbox.tipo_cambio", schedule="15 8 * * 1-5")
 async def tipo_cambio(repositories: RepositoryFactory, progress: Progress,
                       date_from: DateFrom = None, date_to: DateTo = None) -> dict[str, object]:
     """Fetch USD/PEN exchange rates for a date range (default: the last 7 days) and upsert them.

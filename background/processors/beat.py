@@ -1,0 +1,103 @@
+"""The Beat scheduler: RedBeat (schedule state and a leader lock in Redis) plus the toolbox's rules.
+
+Any number of `celery beat` processes may run: RedBeat lets only the one holding the Redis lock
+send anything (the others wait for it, and take over within `lock_timeout` when it dies or at
+once when it stops cleanly), so each tick is dispatched once. On top of that, for every due tick:
+
+- a paused schedule (flag set over the API) is advanced without sending, so resuming does not
+  fire the missed ticks;
+- a single-run task whose previous run is still active is skipped the same way;
+- the run is recorded in the registry (origin `beat`) before its message is sent, so it shows in
+  the status endpoint and the history from the moment it is queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from celery.beat import SchedulingError
+from celery.utils import uuid
+from redbeat.schedulers import RedBeatScheduler, get_redis
+
+from background.processors.runtime import get_runtime
+from background.processors.schedules import ORIGIN_HEADER, PAUSED_KEY
+from background.processors.single_run import SingleRunLock
+from background.processors.task_base import ToolboxTask
+from repositories.task_runs import TaskRunRepository
+
+logger = logging.getLogger("celery.beat")
+
+
+class ToolboxScheduler(RedBeatScheduler):
+    """RedBeat with pause flags, single-run skips and registry records (see the module docstring)."""
+
+    def maybe_due(self, entry: Any, **kwargs: Any) -> float:
+        is_due, next_time_to_run = entry.is_due()
+        if is_due:
+            try:
+                self.apply_async(entry, **kwargs)
+            except Exception:  # noqa: BLE001 - one bad entry must not stop the others
+                logger.exception("Scheduler: could not send %s", entry.name)
+        return float(next_time_to_run)
+
+    def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
+        # Advance first, as Celery does: a tick that fails to send is not retried in a tight loop.
+        entry = self.reserve(entry) if advance else entry
+        task = self.app.tasks.get(entry.task)
+        if not isinstance(task, ToolboxTask):
+            return super().apply_async(entry, producer=producer, advance=False, **kwargs)
+        if get_redis(self.app).hexists(PAUSED_KEY, entry.name):
+            logger.info("Scheduler: %s is paused; tick skipped", entry.name)
+            return None
+        task_id = uuid()
+        lock = SingleRunLock(self.app.backend.client) if task.single_run else None
+        if lock is not None:
+            holder = lock.acquire(task, task_id)
+            if holder is not None:
+                logger.warning("Scheduler: %s is single-run and run %s is still active; tick skipped",
+                               entry.name, holder)
+                return None
+        logger.info("Scheduler: Sending due task %s (%s) id=%s", entry.name, entry.task, task_id)
+        recorded = _record(task, task_id, dict(entry.kwargs or {}))
+        options = dict(entry.options or {})
+        headers = {**options.pop("headers", {}), ORIGIN_HEADER: "beat", "celery_beat_task": True}
+        try:
+            return task.apply_async(args=entry.args, kwargs=entry.kwargs, task_id=task_id, producer=producer,
+                                    headers=headers, **options)
+        except Exception as exc:
+            if lock is not None:
+                lock.release(task, task_id)
+            if recorded:
+                _forget(task_id)
+            raise SchedulingError(f"Couldn't apply scheduled task {entry.name}: {exc}") from exc
+
+
+def _record(task: ToolboxTask, task_id: str, kwargs: dict[str, Any]) -> bool:
+    """Insert the PENDING row; a database outage is logged and never stops the schedule."""
+
+    async def write() -> None:
+        async with get_runtime().repositories.autocommit() as uow:
+            await uow.repo(TaskRunRepository).add(
+                task_id=task_id, task_name=task.name, status="PENDING", params=kwargs, origin="beat",
+                submitted_by="beat", submitted_at=datetime.now(UTC), retries=0,
+            )
+
+    try:
+        get_runtime().run(write())
+    except Exception:  # noqa: BLE001
+        logger.exception("Scheduler: could not record run %s of %s in the registry", task_id, task.name)
+        return False
+    return True
+
+
+def _forget(task_id: str) -> None:
+    async def remove() -> None:
+        async with get_runtime().repositories.autocommit() as uow:
+            await uow.repo(TaskRunRepository).remove(task_id)
+
+    try:
+        get_runtime().run(remove())
+    except Exception:  # noqa: BLE001
+        logger.exception("Scheduler: could not remove the record of unsent run %s", task_id)

@@ -1,0 +1,43 @@
+"""Read-only operator endpoints: run history and stats (viewer)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from background.routers.operations_deps import Ops
+from background.schemas.operations import RunHistory, Stats
+from routers.dependencies import Viewer
+from schemas.responses import ErrorBody, JSONBytesResponse, dumps
+from services.run_history import MAX_LIMIT, HistoryQuery, RunState
+
+ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (401, 403, 422, 503)}
+
+router = APIRouter(prefix="/tasks", tags=["operations"])
+
+
+@router.get("/runs", response_model=RunHistory, responses=ERRORS)
+async def run_history(
+    ops: Ops,
+    _: Viewer,
+    task: Annotated[str | None, Query(min_length=1, max_length=200,
+                                      description="Full (`maintenance.ping`) or short (`ping`) task name.")] = None,
+    status: Annotated[list[RunState] | None, Query(description="Repeat to match several states.")] = None,
+    submitted_from: Annotated[datetime | None, Query(description="ISO 8601, inclusive; naive means UTC.")] = None,
+    submitted_to: Annotated[datetime | None, Query(description="ISO 8601, exclusive; naive means UTC.")] = None,
+    cursor: Annotated[str | None, Query(max_length=500, description="`next_cursor` of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+) -> Response:
+    """Runs from the registry, newest first, with keyset pagination."""
+    query = HistoryQuery(task=task, statuses=tuple(status or ()), submitted_from=submitted_from,
+                         submitted_to=submitted_to, cursor=cursor, limit=limit)
+    return JSONBytesResponse(dumps(await ops.history.page(query)))
+
+
+@router.get("/stats", response_model=Stats, responses=ERRORS)
+async def task_stats(ops: Ops, _: Viewer) -> Response:
+    """Workers (online, active, processed), queue lengths and run counts by state over 24 hours."""
+    return JSONBytesResponse(dumps(await ops.stats.stats()))

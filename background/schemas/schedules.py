@@ -1,0 +1,51 @@
+"""Response documents of the schedule endpoints (published in the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ScheduleRun(BaseModel):
+    """The latest run Beat dispatched for a schedule."""
+
+    task_id: str
+    status: str
+    submitted_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class ScheduleView(BaseModel):
+    """One scheduled task: its cron, whether Beat will send it, and when it last and next runs."""
+
+    name: str
+    cron: str | None
+    declared_cron: str | None
+    source: str
+    timezone: str
+    kwargs: dict[str, Any]
+    queue: str
+    single_run: bool
+    enabled: bool
+    paused: bool
+    paused_by: str | None = None
+    paused_at: str | None = None
+    last_run_at: str | None = None
+    next_run_at: str | None = None
+    last_run: ScheduleRun | None = None
+
+
+class ScheduleList(BaseModel):
+    success: bool
+    schedules: list[ScheduleView]
+    total: int
+    timezone: str
+    beat_enabled: bool
+
+
+class ScheduleChanged(BaseModel):
+    success: bool
+    message: str
+    schedule: ScheduleView

@@ -1,0 +1,110 @@
+"""Structured log lines (logfmt or JSON, `LOG_FORMAT`) carrying the task id, for API and workers.
+
+Every line has `ts level logger msg`, plus `task_id` / `task_name` when known: from the record
+(`extra={"task_id": ...}`), else from the Celery task executing in this process, else from the
+request context of the API (`bind_task_id`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from celery import current_task
+from celery.signals import after_setup_logger, after_setup_task_logger
+
+from config.settings import get_settings
+
+_task_id: ContextVar[str | None] = ContextVar("toolbox_task_id", default=None)
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "task_id", "task_name"}
+
+
+def bind_task_id(task_id: str | None) -> None:
+    """Tag the log lines of the current request (asyncio task) with a task id."""
+    _task_id.set(task_id)
+
+
+class TaskContextFilter(logging.Filter):
+    """Adds `task_id` and `task_name` to records that lack them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "task_id", None) is None:
+            task = current_task
+            request = getattr(task, "request", None) if task else None
+            task_id = getattr(request, "id", None) if request is not None else None
+            if task_id:
+                record.task_id = task_id
+                if getattr(record, "task_name", None) is None:
+                    record.task_name = getattr(task, "name", None)
+            else:
+                record.task_id = _task_id.get()
+        if not hasattr(record, "task_name"):
+            record.task_name = None
+        return True
+
+
+def _logfmt_value(value: Any) -> str:
+    text = str(value)
+    if text == "" or any(ch in text for ch in ' ="\n\t'):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text
+
+
+class StructuredFormatter(logging.Formatter):
+    """One line per record: logfmt (`key=value ...`) or a JSON object."""
+
+    def __init__(self, style_name: str = "logfmt") -> None:
+        super().__init__()
+        self.style_name = style_name
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in ("task_id", "task_name"):
+            value = getattr(record, key, None)
+            if value is not None:
+                fields[key] = value
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_") and key not in fields:
+                fields[key] = value if isinstance(value, int | float | bool) else str(value)
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        if self.style_name == "json":
+            return orjson.dumps(fields, default=str).decode()
+        return " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
+
+
+def install(handler: logging.Handler) -> None:
+    """Give a handler the structured formatter and the task-context filter."""
+    handler.setFormatter(StructuredFormatter(get_settings().log_format))
+    if not any(isinstance(f, TaskContextFilter) for f in handler.filters):
+        handler.addFilter(TaskContextFilter())
+
+
+def configure_api_logging() -> None:
+    """The API's own loggers (`toolbox.*`) write structured lines to stderr; uvicorn's stay as they are."""
+    logger = logging.getLogger("toolbox")
+    if any(getattr(h, "_toolbox", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler._toolbox = True  # type: ignore[attr-defined]
+    install(handler)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _structure_celery_handlers(logger: logging.Logger, **_: Any) -> None:
+    # Celery set up its handlers (log file, level); only their line format is replaced.
+    for handler in logger.handlers:
+        install(handler)

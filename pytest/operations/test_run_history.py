@@ -1,0 +1,115 @@
+"""GET /tasks/runs: the run history, filtered, newest first, paginated by an opaque cursor."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from support.registry import delete_runs, insert_run
+
+BASE = datetime(2031, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def history(db: asyncpg.Connection) -> AsyncIterator[dict[str, Any]]:
+    """Seven runs of a task no other test uses: two sharing one timestamp, mixed states and origins."""
+    name = f"histtest{uuid.uuid4().hex[:8]}.load"
+    rows = [
+        ("SUCCESS", BASE, "api", "ana", None),
+        ("FAILURE", BASE + timedelta(minutes=1), "beat", None, None),
+        ("SUCCESS", BASE + timedelta(minutes=2), "api", "ana", None),
+        ("SUCCESS", BASE + timedelta(minutes=2), "api", "bob", None),  # same instant: task_id breaks the tie
+        ("REVOKED", BASE + timedelta(minutes=3), "api", "bob", None),
+        ("PENDING", BASE + timedelta(minutes=4), "api", "ana", None),
+    ]
+    ids = [await insert_run(db, task_name=name, status=s, submitted_at=at, origin=o, submitted_by=by)
+           for s, at, o, by, _ in rows]
+    retry = await insert_run(db, task_name=name, status="SUCCESS", submitted_at=BASE + timedelta(minutes=5),
+                             origin="retry", submitted_by="carla", parent_id=ids[1], params={"day": "2031-03-01"})
+    ids.append(retry)
+    try:
+        yield {"name": name, "ids": ids, "retry": retry}
+    finally:
+        await delete_runs(db, ids)
+
+
+async def test_runs_are_listed_newest_first_with_who_launched_them(client: httpx.AsyncClient,
+                                                                   history: dict[str, Any]) -> None:
+    response = await client.get("/tasks/runs", params={"task": history["name"]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    runs = body["runs"]
+    assert body["success"] is True and body["count"] == 7 and body["next_cursor"] is None
+    stamps = [(r["submitted_at"], r["task_id"]) for r in runs]
+    assert stamps == sorted(stamps, reverse=True)
+    newest = runs[0]
+    assert newest["task_id"] == history["retry"]
+    assert (newest["origin"], newest["parent_id"], newest["submitted_by"]) == ("retry", history["ids"][1], "carla")
+    assert newest["params"] == {"day": "2031-03-01"}
+    beat = next(r for r in runs if r["status"] == "FAILURE")
+    assert (beat["origin"], beat["submitted_by"]) == ("beat", None)
+
+
+async def test_pages_follow_the_cursor_without_gaps_or_repeats(client: httpx.AsyncClient,
+                                                               history: dict[str, Any]) -> None:
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params = {"task": history["name"], "limit": 2, **({"cursor": cursor} if cursor else {})}
+        body = (await client.get("/tasks/runs", params=params)).json()
+        seen += [r["task_id"] for r in body["runs"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    everything = (await client.get("/tasks/runs", params={"task": history["name"]})).json()
+    assert seen == [r["task_id"] for r in everything["runs"]]
+    assert pages == 4 and len(set(seen)) == 7
+
+
+async def test_filters_by_status_and_time_window(client: httpx.AsyncClient, history: dict[str, Any]) -> None:
+    body = (await client.get("/tasks/runs", params=[("task", history["name"]), ("status", "SUCCESS"),
+                                                    ("status", "REVOKED")])).json()
+    assert sorted(r["status"] for r in body["runs"]) == ["REVOKED", "SUCCESS", "SUCCESS", "SUCCESS", "SUCCESS"]
+
+    window = {"task": history["name"], "submitted_from": (BASE + timedelta(minutes=1)).isoformat(),
+              "submitted_to": "2031-03-01T12:03:00"}  # naive: UTC; the upper bound is exclusive
+    body = (await client.get("/tasks/runs", params=window)).json()
+    assert sorted(r["submitted_at"] for r in body["runs"]) == [
+        "2031-03-01T12:01:00+00:00", "2031-03-01T12:02:00+00:00", "2031-03-01T12:02:00+00:00"]
+
+
+async def test_a_short_name_finds_the_runs_of_the_full_name(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    task_id = await insert_run(db, task_name="maintenance.ping", submitted_at=datetime(2099, 1, 1, tzinfo=UTC))
+    try:
+        for name in ("ping", "maintenance.ping"):
+            body = (await client.get("/tasks/runs", params={"task": name, "limit": 1})).json()
+            assert body["runs"][0]["task_id"] == task_id
+    finally:
+        await delete_runs(db, [task_id])
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"cursor": "not-a-cursor"}, "cursor"),
+    ({"cursor": "WyJ4IiwieSJd"}, "cursor"),  # valid base64 JSON, but not a timestamp
+    ({"status": "DONE"}, "status"),
+    ({"submitted_from": "yesterday"}, "submitted_from"),
+    ({"submitted_from": "2031-01-02T00:00:00Z", "submitted_to": "2031-01-01T00:00:00Z"}, "submitted_to"),
+    ({"limit": 0}, "limit"),
+    ({"limit": 201}, "limit"),
+    ({"task": "no-such-task"}, "task"),
+])
+async def test_bad_filters_are_refused_with_the_error_shape(client: httpx.AsyncClient, params: dict[str, Any],
+                                                            field: str) -> None:
+    response = await client.get("/tasks/runs", params=params)
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["success"] is False and body["code"] == "invalid_parameters"
+    assert field in {error["field"].split(".")[0] for error in body["errors"]}

@@ -1,0 +1,67 @@
+"""SQL for reading the run registry as a history, and for marking runs revoked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+
+from models.task_run import TaskRun
+from repositories.base import BaseRepository
+from repositories.task_runs import TERMINAL_STATES
+
+# The history leaves out `result` (it can be large); GET /tasks/status/<id> has it.
+HISTORY_COLUMNS = (
+    TaskRun.task_id, TaskRun.task_name, TaskRun.status, TaskRun.origin, TaskRun.submitted_by,
+    TaskRun.parent_id, TaskRun.params, TaskRun.submitted_at, TaskRun.started_at, TaskRun.finished_at,
+    TaskRun.worker, TaskRun.retries, TaskRun.error,
+)
+
+
+class RunHistoryRepository(BaseRepository):
+    """History pages, state counts and revokes on `task_runs`."""
+
+    async def page(
+        self, *, task_name: str | None, statuses: Sequence[str], submitted_from: datetime | None,
+        submitted_to: datetime | None, after: tuple[datetime, str] | None, limit: int,
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` runs, newest first, strictly after the keyset position `after`."""
+        stmt = select(*HISTORY_COLUMNS)
+        if task_name is not None:
+            stmt = stmt.where(TaskRun.task_name == task_name)
+        if statuses:
+            stmt = stmt.where(TaskRun.status.in_(list(statuses)))
+        if submitted_from is not None:
+            stmt = stmt.where(TaskRun.submitted_at >= submitted_from)
+        if submitted_to is not None:
+            stmt = stmt.where(TaskRun.submitted_at < submitted_to)
+        if after is not None:
+            stmt = stmt.where(tuple_(TaskRun.submitted_at, TaskRun.task_id) < tuple_(*after))
+        stmt = stmt.order_by(TaskRun.submitted_at.desc(), TaskRun.task_id.desc()).limit(limit)
+        rows = (await self.session.execute(stmt)).mappings().all()
+        return [dict(row) for row in rows]
+
+    async def counts_by_status(self, since: datetime) -> dict[str, int]:
+        """How many runs submitted since `since` are in each state."""
+        stmt = (select(TaskRun.status, func.count()).where(TaskRun.submitted_at >= since)
+                .group_by(TaskRun.status))
+        return {str(status): int(count) for status, count in (await self.session.execute(stmt)).all()}
+
+    async def mark_revoked(self, *, task_id: str, task_name: str, at: datetime, error: str) -> bool:
+        """Set REVOKED unless the run already ended; creates the row for runs the API never saw.
+
+        False when the run had already reached a terminal state (nothing changed).
+        """
+        stmt = insert(TaskRun).values(
+            task_id=task_id, task_name=task_name, status="REVOKED", origin="worker", submitted_at=at,
+            finished_at=at, error=error, retries=0,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[TaskRun.task_id],
+            set_={"status": "REVOKED", "finished_at": at, "error": error},
+            where=TaskRun.status.notin_(TERMINAL_STATES),
+        ).returning(TaskRun.task_id)
+        return (await self.session.execute(stmt)).first() is not None

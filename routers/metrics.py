@@ -1,0 +1,21 @@
+"""GET /metrics: Prometheus text format, no auth (like /health: scrapers carry no token)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import Response
+
+from background.routers.operations_deps import Ops
+from schemas.responses import ErrorBody
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                             "description": "Prometheus text exposition format."},
+                       503: {"model": ErrorBody}})
+async def metrics(ops: Ops) -> Response:
+    """Task counters and durations (all workers), queue lengths and API request counts."""
+    return Response(await ops.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,264 @@
+"""Prometheus metrics shared by every process through Redis hashes.
+
+Workers, Beat and API processes on any number of machines add to the same Redis hashes
+(HINCRBY is atomic), and whichever API process is scraped renders the totals:
+
+- `toolbox:metrics:tasks`      field `<event>|<task>`: enqueued/started/succeeded/failed/retried/revoked
+- `toolbox:metrics:durations`  field `<task>|<bucket index>`, `<task>|sum`, `<task>|count`
+- `toolbox:metrics:http`       field `<method>|<route>|<status>|count` and `...|sum`
+
+HTTP requests are counted in memory (a dict increment per request) and flushed to Redis every
+few seconds, so the request path never waits on Redis for metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+
+import redis
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from services.errors import ServiceUnavailableError
+
+TASKS_KEY = "toolbox:metrics:tasks"
+DURATIONS_KEY = "toolbox:metrics:durations"
+HTTP_KEY = "toolbox:metrics:http"
+TASK_EVENTS = ("enqueued", "started", "succeeded", "failed", "retried", "revoked")
+DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+log = logging.getLogger("toolbox.metrics")
+
+
+def bucket_index(seconds: float) -> int:
+    """Index of the first bucket the duration fits in; len(DURATION_BUCKETS) means +Inf."""
+    for index, bound in enumerate(DURATION_BUCKETS):
+        if seconds <= bound:
+            return index
+    return len(DURATION_BUCKETS)
+
+
+_worker_client: tuple[int, redis.Redis] | None = None
+_down_until = 0.0
+DOWN_PAUSE_S = 5.0
+
+
+def _client() -> redis.Redis:
+    # Its own client (per process: rebuilt after a fork) with short timeouts and no retries, so a
+    # Redis outage costs a task at most one quick failure; Celery's clients keep their own policy.
+    global _worker_client
+    if _worker_client is None or _worker_client[0] != os.getpid():
+        from config.settings import get_settings
+
+        client = redis.Redis.from_url(get_settings().redis.url, socket_timeout=0.5, socket_connect_timeout=0.5,
+                                      retry=Retry(NoBackoff(), 0))
+        _worker_client = (os.getpid(), client)
+    return _worker_client[1]
+
+
+def record_task_event(event: str, task_name: str, duration_s: float | None = None) -> None:
+    """Worker/Beat side (synchronous): count one event, with its run time for end events.
+
+    After a failure, recording pauses a few seconds: counts during an outage are lost, tasks never wait.
+    """
+    global _down_until
+    if time.monotonic() < _down_until:
+        return
+    try:
+        pipe = _client().pipeline(transaction=False)
+        pipe.hincrby(TASKS_KEY, f"{event}|{task_name}", 1)
+        if duration_s is not None:
+            pipe.hincrby(DURATIONS_KEY, f"{task_name}|{bucket_index(duration_s)}", 1)
+            pipe.hincrbyfloat(DURATIONS_KEY, f"{task_name}|sum", duration_s)
+            pipe.hincrby(DURATIONS_KEY, f"{task_name}|count", 1)
+        pipe.execute()
+    except (RedisError, OSError) as exc:
+        _down_until = time.monotonic() + DOWN_PAUSE_S
+        log.warning("task metric not recorded: %s", exc)
+
+
+class TaskCounters:
+    """API side: task events the API itself observes (revokes)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+
+    async def incr(self, event: str, task_name: str) -> None:
+        try:
+            await self._client.hincrby(TASKS_KEY, f"{event}|{task_name}", 1)
+        except (RedisError, OSError) as exc:
+            log.warning("task metric not recorded: %s", exc)
+
+
+class RequestMetrics:
+    """In-memory HTTP request counts and durations of this API process, flushed to Redis."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, str, int], list[float]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        found = self._pending.get(key)
+        if found is None:
+            self._pending[key] = [1.0, seconds]
+        else:
+            found[0] += 1
+            found[1] += seconds
+
+    async def flush(self, client: aioredis.Redis) -> None:
+        """Move the pending counts to Redis; on failure they are kept for the next flush."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                for (method, route, status), (count, total) in pending.items():
+                    field = f"{method}|{route}|{status}"
+                    pipe.hincrby(HTTP_KEY, f"{field}|count", int(count))
+                    pipe.hincrbyfloat(HTTP_KEY, f"{field}|sum", total)
+                await pipe.execute()
+        except (RedisError, OSError):
+            for key, (count, total) in pending.items():
+                found = self._pending.setdefault(key, [0.0, 0.0])
+                found[0] += count
+                found[1] += total
+            raise
+
+
+class _Families:
+    """A one-shot collector: yields families already built from one Redis read."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)
+
+
+def _split(fields: dict[bytes, bytes], parts: int) -> Iterable[tuple[list[str], float]]:
+    for raw_field, raw_value in fields.items():
+        pieces = raw_field.decode().rsplit("|", parts - 1)
+        if len(pieces) == parts:
+            yield pieces, float(raw_value)
+
+
+class MetricsService:
+    """Renders /metrics and keeps this process's request counts flowing to Redis."""
+
+    def __init__(self, client: aioredis.Redis, requests: RequestMetrics, queues: list[str],
+                 flush_every_s: float = 5.0) -> None:
+        self._client = client
+        self._requests = requests
+        self._queues = queues
+        self._flush_every_s = flush_every_s
+        self._flusher: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the periodic flush (from the running lifespan)."""
+        self._flusher = asyncio.create_task(self._flush_forever())
+
+    async def close(self) -> None:
+        """Stop the periodic flush and push what is left."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        with contextlib.suppress(RedisError, OSError):
+            await self._requests.flush(self._client)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_every_s)
+            try:
+                await self._requests.flush(self._client)
+            except (RedisError, OSError) as exc:
+                log.warning("request metrics not flushed: %s", exc)
+
+    async def render(self) -> bytes:
+        """The Prometheus text exposition of every counter, from one Redis round trip."""
+        with contextlib.suppress(RedisError, OSError):
+            await self._requests.flush(self._client)
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.hgetall(TASKS_KEY)
+                pipe.hgetall(DURATIONS_KEY)
+                pipe.hgetall(HTTP_KEY)
+                for queue in self._queues:
+                    pipe.llen(queue)
+                tasks, durations, http, *lengths = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailableError("Redis is unreachable; metrics cannot be read.",
+                                          code="redis_unavailable",
+                                          description=f"{type(exc).__name__}: {exc}") from exc
+        families = [*_task_families(tasks), _duration_family(durations), *_http_families(http)]
+        queue_family = GaugeMetricFamily("toolbox_queue_length", "Messages waiting in each queue.",
+                                         labels=["queue"])
+        for queue, length in zip(self._queues, lengths, strict=True):
+            queue_family.add_metric([queue], float(length))
+        families.append(queue_family)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Families(families))  # type: ignore[arg-type]
+        return generate_latest(registry)
+
+
+def _task_families(fields: dict[bytes, bytes]) -> list[Metric]:
+    families = {event: CounterMetricFamily(f"toolbox_tasks_{event}", f"Task runs {event}, by task name.",
+                                           labels=["task"]) for event in TASK_EVENTS}
+    for (event, task), value in sorted(_split(fields, 2)):
+        if event in families:
+            families[event].add_metric([task], value)
+    return list(families.values())
+
+
+def _duration_family(fields: dict[bytes, bytes]) -> Metric:
+    per_task: dict[str, dict[str, float]] = {}
+    for (task, part), value in _split(fields, 2):
+        per_task.setdefault(task, {})[part] = value
+    family = HistogramMetricFamily("toolbox_task_duration_seconds", "Run time of finished task runs.",
+                                   labels=["task"])
+    for task, parts in sorted(per_task.items()):
+        cumulative = 0.0
+        buckets: list[tuple[str, float]] = []
+        for index, bound in enumerate([*DURATION_BUCKETS, float("inf")]):
+            cumulative += parts.get(str(index), 0.0)
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        family.add_metric([task], buckets, parts.get("sum", 0.0))
+    return family
+
+
+def _http_families(fields: dict[bytes, bytes]) -> list[Metric]:
+    count = CounterMetricFamily("toolbox_http_requests", "API requests by method, route and status.",
+                                labels=["method", "route", "status"])
+    seconds = SummaryMetricFamily("toolbox_http_request_duration_seconds",
+                                  "Time spent answering API requests, by method, route and status.",
+                                  labels=["method", "route", "status"])
+    parts: dict[tuple[str, str, str], dict[str, float]] = {}
+    for (method, route, status, part), value in _split_http(fields):
+        parts.setdefault((method, route, status), {})[part] = value
+    for labels, values in sorted(parts.items()):
+        count.add_metric(list(labels), values.get("count", 0.0))
+        seconds.add_metric(list(labels), values.get("count", 0.0), values.get("sum", 0.0))
+    return [count, seconds]
+
+
+def _split_http(fields: dict[bytes, bytes]) -> Iterator[tuple[tuple[str, str, str, str], float]]:
+    for raw_field, raw_value in fields.items():
+        method, rest = raw_field.decode().split("|", 1)
+        route_status, _, part = rest.rpartition("|")
+        route, _, status = route_status.rpartition("|")
+        if route and part in ("count", "sum"):
+            yield (method, route, status, part), float(raw_value)

@@ -1,0 +1,93 @@
+"""Revoke and retry: what an operator may do to a run, and when it is refused."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from background.processors.base import BaseProcessor
+from background.processors.revocations import RevocationStore
+from config.repository_factory import RepositoryFactory
+from repositories.run_history import RunHistoryRepository
+from services.auth import Principal
+from services.errors import ConflictError, InvalidParametersError, TaskNotFoundError
+from services.metrics import TaskCounters
+from services.task_runs import TaskRunService
+from services.workers import WorkerControl
+
+log = logging.getLogger("toolbox.control")
+
+FINISHED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+RUNNING = frozenset({"STARTED", "PROGRESS"})
+
+
+class RunControlService:
+    """Revokes (persisted, then broadcast) and retries (a new linked run) of task runs."""
+
+    def __init__(self, repositories: RepositoryFactory, runs: TaskRunService, processor: BaseProcessor,
+                 revocations: RevocationStore, workers: WorkerControl, counters: TaskCounters) -> None:
+        self._repositories = repositories
+        self._runs = runs
+        self._processor = processor
+        self._revocations = revocations
+        self._workers = workers
+        self._counters = counters
+
+    async def revoke(self, task_id: str, principal: Principal, *, terminate: bool) -> dict[str, Any]:
+        """Stop a queued run for good, or a running one when `terminate` is set."""
+        view = await self._runs.status(task_id)  # RunNotFoundError for unknown ids
+        status = view["status"]
+        if status in FINISHED:
+            raise ConflictError(f"Run {task_id} already finished ({status}); there is nothing to revoke.",
+                                code="run_finished", description="POST /tasks/<id>/retry runs it again.")
+        if status in RUNNING and not terminate:
+            raise ConflictError(f"Run {task_id} is running; a plain revoke would not stop it.",
+                                code="run_running",
+                                description='Send {"terminate": true} to stop the running task.')
+        # Persisted first: if Redis is down nothing changes and the caller gets 503.
+        await self._revocations.add(task_id)
+        now = datetime.now(UTC)
+        async with self._repositories.autocommit() as uow:
+            changed = await uow.repo(RunHistoryRepository).mark_revoked(
+                task_id=task_id, task_name=view["task_name"] or "unknown", at=now,
+                error=f"Revoked by {principal.subject}.",
+            )
+        if not changed:
+            raise ConflictError(f"Run {task_id} finished while it was being revoked.", code="run_finished")
+        broadcast = await self._workers.revoke(task_id, terminate=terminate)
+        await self._counters.incr("revoked", view["task_name"] or "unknown")
+        log.info("run revoked by %s (terminate=%s)", principal.subject, terminate,
+                 extra={"task_id": task_id, "task_name": view["task_name"]})
+        return {"success": True, "task_id": task_id, "task_name": view["task_name"], "status": "REVOKED",
+                "previous_status": status, "terminate": terminate, "broadcast": broadcast,
+                "message": f"Run {task_id} revoked.", "status_url": f"/tasks/status/{task_id}"}
+
+    async def retry(self, task_id: str, principal: Principal) -> dict[str, Any]:
+        """Run a finished run again with its parameters: a new id whose parent is the old one."""
+        view = await self._runs.status(task_id)
+        status = view["status"]
+        if status not in FINISHED:
+            raise ConflictError(f"Run {task_id} is still {status}; only a finished run can be retried.",
+                                code="run_active", description="Wait for it to end, or revoke it first.")
+        entry = self._processor.by_name(view["task_name"] or "")
+        if entry is None:
+            raise TaskNotFoundError(f"Task {view['task_name']!r} of run {task_id} is no longer available.",
+                                    description="GET /tasks/available lists the tasks.")
+        try:
+            params = entry.params_model.model_validate(view["params"] or {})
+        except ValidationError as exc:
+            # The task's signature changed since that run: its old parameters no longer fit.
+            raise InvalidParametersError(
+                f"The parameters of run {task_id} are no longer valid for {entry.name}.",
+                description=str(exc)[:1000],
+            ) from None
+        kwargs = params.model_dump(mode="json", exclude_unset=True)
+        new_id = await self._runs.submit(entry, kwargs, principal, origin="retry", parent_id=task_id)
+        log.info("run retried by %s as %s", principal.subject, new_id,
+                 extra={"task_id": task_id, "task_name": entry.name})
+        return {"success": True, "task_id": new_id, "task_name": entry.name, "parent_id": task_id,
+                "message": f"Task {entry.name} accepted (retry of {task_id}).",
+                "status_url": f"/tasks/status/{new_id}"}

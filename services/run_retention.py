@@ -1,0 +1,34 @@
+"""Run retention: the registry keeps runs for a fixed number of days, then forgets them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from background.processors.progress import Progress
+from config.repository_factory import RepositoryFactory
+from repositories.run_retention import RunRetentionRepository
+
+
+async def purge_runs(repositories: RepositoryFactory, progress: Progress, *, older_than_days: int,
+                     batch_size: int, dry_run: bool, now: datetime | None = None) -> dict[str, Any]:
+    """Delete registry rows submitted more than `older_than_days` ago, in batches of `batch_size`.
+
+    Each batch is its own transaction, so locks stay short and an interrupted purge keeps what it
+    did; running it again continues where it stopped.
+    """
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
+    async with repositories.unit_of_work() as uow:
+        due = await uow.repo(RunRetentionRepository).count_older_than(cutoff)
+    progress.update(0, due, f"{due} runs submitted before {cutoff.isoformat()}")
+    deleted = 0
+    if not dry_run:
+        while True:
+            async with repositories.unit_of_work() as uow:
+                batch = await uow.repo(RunRetentionRepository).delete_batch(cutoff, batch_size)
+            deleted += batch
+            progress.update(deleted, max(due, deleted), f"{deleted} runs deleted")
+            if batch < batch_size:
+                break
+    return {"cutoff": cutoff.isoformat(), "older_than_days": older_than_days, "due": due,
+            "deleted": deleted, "dry_run": dry_run}

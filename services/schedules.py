@@ -1,0 +1,132 @@
+"""Listing Beat schedules and pausing/resuming them (the pause flag lives in Redis, read by Beat)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from redbeat.decoder import RedBeatJSONDecoder
+from redis.exceptions import RedisError
+
+from background.processors.base import BaseProcessor
+from background.processors.schedules import BEAT_KEY_PREFIX, PAUSED_KEY, ResolvedSchedule, resolve_all
+from config.repository_factory import RepositoryFactory
+from config.schedules import overrides_for
+from config.settings import Settings
+from repositories.schedule_runs import ScheduleRunRepository
+from services.auth import Principal
+from services.errors import ScheduleNotFoundError, ServiceUnavailableError, TaskNotFoundError
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class ScheduleService:
+    """Every scheduled task with its cron, state, last run and next run; pause and resume."""
+
+    def __init__(self, schedules: dict[str, ResolvedSchedule], processor: BaseProcessor, client: aioredis.Redis,
+                 repositories: RepositoryFactory, *, timezone: str, beat_enabled: bool) -> None:
+        self._schedules = schedules
+        self._processor = processor
+        self._client = client
+        self._repositories = repositories
+        self._timezone = timezone
+        self._beat_enabled = beat_enabled
+
+    @classmethod
+    def build(cls, settings: Settings, processor: BaseProcessor, client: aioredis.Redis,
+              repositories: RepositoryFactory) -> ScheduleService:
+        """The service over the schedules in force for this environment."""
+        tasks = {entry.name: entry.task for entry in processor.entries.values()}
+        schedules = resolve_all(tasks, overrides_for(settings.environment, settings.schedules.overrides))
+        return cls(schedules, processor, client, repositories, timezone=settings.schedules.timezone,
+                   beat_enabled=settings.schedules.enabled)
+
+    async def list_all(self) -> list[dict[str, Any]]:
+        """All schedules, by task name."""
+        return await self._views(list(self._schedules))
+
+    async def get(self, name: str) -> dict[str, Any]:
+        """One schedule by task name, short or kebab name; ScheduleNotFoundError if none."""
+        return (await self._views([self._resolve(name)]))[0]
+
+    async def pause(self, name: str, principal: Principal) -> dict[str, Any]:
+        """Beat skips the schedule's ticks until it is resumed (idempotent)."""
+        task_name = self._resolve(name)
+        flag = json.dumps({"by": principal.subject, "at": datetime.now(UTC).isoformat()})
+        await self._redis(self._client.hsetnx(PAUSED_KEY, task_name, flag))
+        return (await self._views([task_name]))[0]
+
+    async def resume(self, name: str) -> dict[str, Any]:
+        """Beat sends the schedule again from its next tick on (idempotent; missed ticks are not caught up)."""
+        task_name = self._resolve(name)
+        await self._redis(self._client.hdel(PAUSED_KEY, task_name))
+        return (await self._views([task_name]))[0]
+
+    def _resolve(self, name: str) -> str:
+        if name in self._schedules:
+            return name
+        try:
+            task_name = self._processor.resolve(name).name
+        except TaskNotFoundError:
+            task_name = None
+        if task_name is None or task_name not in self._schedules:
+            raise ScheduleNotFoundError(
+                f"No schedule named {name[:200]!r}.",
+                description="GET /tasks/schedules lists the scheduled tasks; a schedule is named after its task.")
+        return task_name
+
+    async def _views(self, names: list[str]) -> list[dict[str, Any]]:
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hmget(PAUSED_KEY, names) if names else pipe.ping()
+        for name in names:
+            pipe.hget(BEAT_KEY_PREFIX + name, "meta")
+        replies = await self._redis(pipe.execute())
+        paused = replies[0] if names else []
+        metas = replies[1:]
+        async with self._repositories.autocommit() as uow:
+            last_runs = await uow.repo(ScheduleRunRepository).latest_beat_runs(names)
+        now = datetime.now(UTC)
+        return [self._view(self._schedules[name], paused[i], metas[i], last_runs.get(name), now)
+                for i, name in enumerate(names)]
+
+    def _view(self, resolved: ResolvedSchedule, paused_raw: Any, meta_raw: Any,
+              last_run: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+        task = resolved.task
+        pause = json.loads(paused_raw) if paused_raw else None
+        meta = json.loads(meta_raw, cls=RedBeatJSONDecoder) if meta_raw else {}
+        enabled = self._beat_enabled and resolved.configured_on and pause is None
+        next_run = resolved.next_run_after(meta.get("last_run_at"), now, self._timezone) if enabled else None
+        return {
+            "name": task.name,
+            "cron": resolved.expression,
+            "declared_cron": resolved.declared,
+            "source": resolved.source,
+            "timezone": self._timezone,
+            "kwargs": resolved.kwargs,
+            "queue": getattr(task, "declared_queue", None) or task.app.conf.task_default_queue,
+            "single_run": bool(task.single_run),
+            "enabled": enabled,
+            "paused": pause is not None,
+            "paused_by": pause["by"] if pause else None,
+            "paused_at": pause["at"] if pause else None,
+            "last_run_at": _iso(last_run["submitted_at"]) if last_run else None,
+            "next_run_at": _iso(next_run),
+            "last_run": {
+                "task_id": last_run["task_id"], "status": last_run["status"],
+                "submitted_at": _iso(last_run["submitted_at"]), "started_at": _iso(last_run["started_at"]),
+                "finished_at": _iso(last_run["finished_at"]),
+            } if last_run else None,
+        }
+
+    @staticmethod
+    async def _redis(awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailableError("Redis is unreachable; schedules cannot be read or changed now.",
+                                          code="broker_unavailable",
+                                          description=f"{type(exc).__name__}: {exc}") from exc
