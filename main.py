@@ -39,7 +39,7 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = build_state(settings, processor)
+        state = await build_state(settings, processor)
         app.state.toolbox = state
         app.state.operations = build_operations(state, request_metrics)
         try:

@@ -7,15 +7,17 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from background.processors.base import BaseProcessor
 from background.processors.publisher import TaskPublisher
 from background.processors.results import ResultReader
 from background.processors.single_run import AsyncSingleRunLock
-from config.database import build_engine
+from config.database import build_engine, create_pool
 from config.repository_factory import RepositoryFactory
 from config.settings import Settings
+from repositories.run_registry import RunRegistry
 from services.auth import TokenService
 from services.schedules import ScheduleService
 from services.single_run import SingleRunGuard
@@ -34,9 +36,11 @@ class AppState:
     tokens: TokenService
     runs: TaskRunService
     schedules: ScheduleService
+    pool: asyncpg.Pool
 
     async def close(self) -> None:
         await self.redis.aclose()
+        await self.pool.close()
         await self.engine.dispose()
 
 
@@ -49,17 +53,18 @@ def build_redis(settings: Settings) -> aioredis.Redis:
     )
 
 
-def build_state(settings: Settings, processor: BaseProcessor) -> AppState:
+async def build_state(settings: Settings, processor: BaseProcessor) -> AppState:
     """Called inside the running event loop (lifespan), never at import."""
     from config.celery_config import celery_app
 
     engine = build_engine(settings.database, pre_ping=False)
+    pool = await create_pool(settings.database)
     client = build_redis(settings)
     repositories = RepositoryFactory(engine)
     results = ResultReader(client)
     single_run = SingleRunGuard(AsyncSingleRunLock(client), repositories, results)
-    runs = TaskRunService(repositories, TaskPublisher(celery_app, client, settings.redis.publish_timeout_s), results,
-                          single_run)
+    runs = TaskRunService(RunRegistry(pool), TaskPublisher(celery_app, client, settings.redis.publish_timeout_s),
+                          results, single_run)
     schedules = ScheduleService.build(settings, processor, client, repositories)
     return AppState(settings=settings, engine=engine, redis=client, repositories=repositories,
-                    processor=processor, tokens=TokenService(settings.auth), runs=runs, schedules=schedules)
+                    processor=processor, tokens=TokenService(settings.auth), runs=runs, schedules=schedules, pool=pool)

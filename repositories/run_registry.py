@@ -15,11 +15,14 @@ from typing import Any
 import asyncpg
 import orjson
 
+from background.processors.batching import Coalescer
 from services.errors import DatabaseUnavailableError
 
 _INSERT = (
     "insert into task_runs (task_id, task_name, status, params, origin, submitted_by, parent_id, submitted_at, retries) "
-    "values ($1, $2, 'PENDING', $3::jsonb, $4, $5, $6, $7, 0)"
+    "select r.task_id, r.task_name, 'PENDING', r.params::jsonb, r.origin, r.submitted_by, r.parent_id, r.submitted_at, 0 "
+    "from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[]) "
+    "as r(task_id, task_name, params, origin, submitted_by, parent_id, submitted_at)"
 )
 _DELETE = "delete from task_runs where task_id = $1"
 _SELECT = (
@@ -40,15 +43,19 @@ class RunRegistry:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._inserts: Coalescer[tuple[Any, ...]] = Coalescer(self._insert)
 
     async def add(self, *, task_id: str, task_name: str, params: dict[str, Any], origin: str,
                   submitted_by: str | None, parent_id: str | None, submitted_at: datetime) -> None:
-        """Record a run at enqueue time (autocommit: one round trip)."""
+        """Record a run at enqueue time; concurrent calls share one multi-row INSERT (autocommit)."""
         try:
-            await self._pool.execute(_INSERT, task_id, task_name, orjson.dumps(params).decode(), origin,
-                                     submitted_by, parent_id, submitted_at)
+            await self._inserts.submit((task_id, task_name, orjson.dumps(params).decode(), origin, submitted_by,
+                                        parent_id, submitted_at))
         except DISCONNECTS as exc:
             raise _unavailable(exc) from exc
+
+    async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        await self._pool.execute(_INSERT, *(list(column) for column in zip(*rows)))
 
     async def remove(self, task_id: str) -> None:
         """Forget a run that never reached the broker."""

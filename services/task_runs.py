@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -10,13 +11,40 @@ from background.processors.base import TaskEntry
 from background.processors.publisher import TaskPublisher
 from background.processors.results import ResultReader
 from background.processors.task_base import ToolboxTask
-from config.repository_factory import RepositoryFactory
-from repositories.task_runs import TERMINAL_STATES, TaskRunRepository
+from repositories.run_registry import RunRegistry
+from repositories.task_runs import TERMINAL_STATES
 from services.auth import Principal
 from services.errors import RunNotFoundError
 from services.single_run import SingleRunGuard
 
 BACKEND_STATES = frozenset({"STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED"})
+
+
+class FinishedRuns:
+    """Status views of runs the registry records as finished, kept a few minutes per API process.
+
+    A finished run never changes again (a retry is a new run), so its status is read from
+    PostgreSQL once, not on every poll. Entries expire so that retention deletes show through.
+    """
+
+    def __init__(self, ttl_s: float = 300.0, capacity: int = 50_000) -> None:
+        self._ttl_s = ttl_s
+        self._capacity = capacity
+        self._views: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        found = self._views.get(task_id)
+        if found is None:
+            return None
+        if found[0] < time.monotonic():
+            self._views.pop(task_id, None)
+            return None
+        return found[1]
+
+    def put(self, task_id: str, view: dict[str, Any]) -> None:
+        if len(self._views) >= self._capacity:
+            self._views.clear()  # crude but bounded; a miss only costs one query
+        self._views[task_id] = (time.monotonic() + self._ttl_s, view)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -42,12 +70,13 @@ def _error_text(result: Any) -> str:
 class TaskRunService:
     """The API side of a task run."""
 
-    def __init__(self, repositories: RepositoryFactory, publisher: TaskPublisher, results: ResultReader,
+    def __init__(self, registry: RunRegistry, publisher: TaskPublisher, results: ResultReader,
                  single_run: SingleRunGuard | None = None) -> None:
-        self._repositories = repositories
+        self._registry = registry
         self._publisher = publisher
         self._results = results
         self._single_run = single_run
+        self._finished = FinishedRuns()
 
     async def submit(self, entry: TaskEntry, kwargs: dict[str, Any], principal: Principal,
                      *, origin: str = "api", parent_id: str | None = None) -> str:
@@ -57,17 +86,14 @@ class TaskRunService:
         if self._single_run is not None:
             await self._single_run.claim(task, task_id)  # 409 while another run of a single-run task is active
         try:
-            async with self._repositories.autocommit() as uow:
-                await uow.repo(TaskRunRepository).add(
-                    task_id=task_id, task_name=task.name, status="PENDING", params=kwargs, origin=origin,
-                    submitted_by=principal.subject, parent_id=parent_id, submitted_at=datetime.now(UTC), retries=0,
-                )
+            await self._registry.add(task_id=task_id, task_name=task.name, params=kwargs, origin=origin,
+                                     submitted_by=principal.subject, parent_id=parent_id,
+                                     submitted_at=datetime.now(UTC))
             try:
                 await self._publisher.publish(task, task_id, kwargs)
             except Exception:
                 # Nothing was enqueued (broker down, or arguments it cannot carry): no run to show.
-                async with self._repositories.autocommit() as uow:
-                    await uow.repo(TaskRunRepository).remove(task_id)
+                await self._registry.remove(task_id)
                 raise
         except BaseException:
             if self._single_run is not None:
@@ -77,8 +103,10 @@ class TaskRunService:
 
     async def status(self, task_id: str) -> dict[str, Any]:
         """Everything known of one run; RunNotFoundError for an id the toolbox never issued."""
-        async with self._repositories.autocommit() as uow:
-            row = await uow.repo(TaskRunRepository).get_status(task_id)
+        finished = self._finished.get(task_id)
+        if finished is not None:
+            return finished
+        row = await self._registry.get(task_id)
         meta = None
         if row is None or row["status"] not in TERMINAL_STATES:
             meta = await self._results.meta(task_id)
@@ -105,7 +133,10 @@ class TaskRunService:
                 view["error"] = _error_text(meta.get("result"))
             if state in TERMINAL_STATES and view.get("finished_at") is None:
                 view["finished_at"] = _parse(meta.get("date_done"))
-        return self._render(view, progress)
+        rendered = self._render(view, progress)
+        if row is not None and row["status"] in TERMINAL_STATES:
+            self._finished.put(task_id, rendered)
+        return rendered
 
     @staticmethod
     def _render(view: dict[str, Any], progress: dict[str, Any] | None) -> dict[str, Any]:
