@@ -68,8 +68,27 @@ def _stop_process(process: subprocess.Popen[bytes] | None, sig: int, timeout: fl
         process.wait(5)
 
 
-class EmbeddedPostgres:
+class _ServerProcess:
+    """Stop (clean shutdown signal, then SIGKILL) and kill (a crash) for one server process."""
+
+    process: subprocess.Popen[bytes] | None
+    stop_signal: int = signal.SIGTERM
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Clean shutdown, then kill if it lingers."""
+        _stop_process(self.process, self.stop_signal, timeout)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        _stop_process(self.process, signal.SIGKILL, 5)
+        self.process = None
+
+
+class EmbeddedPostgres(_ServerProcess):
     """A PostgreSQL 18 server on a data directory of ours."""
+
+    stop_signal = signal.SIGINT  # PostgreSQL's "fast" shutdown: disconnect clients, then stop
 
     def __init__(self, data_dir: Path, port: int | None = None, *, fast_unsafe: bool = False,
                  database: str = "toolbox") -> None:
@@ -155,20 +174,9 @@ class EmbeddedPostgres:
                 await conn.close()
             return
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """Fast shutdown (SIGINT), then kill if it lingers."""
-        _stop_process(self.process, signal.SIGINT, timeout)
-        self.process = None
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(5)
-        self.process = None
 
 
-class EmbeddedValkey:
+class EmbeddedValkey(_ServerProcess):
     """A Valkey (Redis-compatible) server."""
 
     def __init__(self, data_dir: Path, port: int | None = None, *, persist: bool = False) -> None:
@@ -207,17 +215,6 @@ class EmbeddedValkey:
         except OSError:
             return False
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM (clean shutdown), then kill if it lingers."""
-        _stop_process(self.process, signal.SIGTERM, timeout)
-        self.process = None
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(5)
-        self.process = None
 
 
 def _process_name(pid: int) -> str:
