@@ -14,6 +14,8 @@ settings = get_settings()
 celery_app = ToolboxCelery("toolbox", task_cls=ToolboxTask, set_as_current=True)
 celery_app.conf.update(
     broker_url=settings.redis.url,
+    # kombu's Redis transport with one crash on broker loss fixed (see background/processors/broker.py)
+    broker_transport="background.processors.broker:Transport",
     result_backend=settings.redis.url,
     task_serializer="json",
     result_serializer="json",

@@ -39,6 +39,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if os.environ.get("TOOLBOX_KEEP_TEST_DIR"):
+        print(f"test scratch kept in {_RUN_DIR}")
+        return
     shutil.rmtree(_RUN_DIR, ignore_errors=True)
 
 

@@ -21,17 +21,20 @@ from config.repository_factory import RepositoryFactory
 INJECTED_TYPES: tuple[type, ...] = (RepositoryFactory, Progress)
 
 
-# Task arguments travel as JSON through the broker (orjson) and the registry: integers must fit in 64 bits.
+# Task arguments travel as JSON through the broker (orjson) and into the registry (jsonb):
+# integers must fit in 64 bits and text cannot hold NUL characters.
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
-def _ints_fit(value: Any) -> bool:
+def _storable(value: Any) -> bool:
     if isinstance(value, int) and not isinstance(value, bool):
         return INT_MIN <= value <= INT_MAX
+    if isinstance(value, str):
+        return "\x00" not in value
     if isinstance(value, dict):
-        return all(_ints_fit(item) for item in value.values())
+        return all(_storable(key) and _storable(item) for key, item in value.items())
     if isinstance(value, list | tuple | set | frozenset):
-        return all(_ints_fit(item) for item in value)
+        return all(_storable(item) for item in value)
     return True
 
 
@@ -42,9 +45,9 @@ class TaskParams(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _integers_fit_in_64_bits(cls, value: Any) -> Any:
-        if not _ints_fit(value):
-            raise ValueError(f"integers must lie between {INT_MIN} and {INT_MAX}")
+    def _storable_as_json(cls, value: Any) -> Any:
+        if not _storable(value):
+            raise ValueError(f"integers must lie between {INT_MIN} and {INT_MAX}, and text cannot contain NUL")
         return value
 
 

@@ -29,7 +29,8 @@ async def available_tasks(state: State, _: Viewer) -> Response:
 
 
 @router.get("/status/{task_id}", response_model=TaskStatus, responses=ERRORS)
-async def task_status(state: State, _: Viewer, task_id: str = Path(max_length=200)) -> Response:
+async def task_status(state: State, _: Viewer,
+                      task_id: str = Path(max_length=200, pattern=r"^[^\x00]*$")) -> Response:
     """Status, progress, result, error, parameters and timings of one run."""
     return JSONBytesResponse(dumps(await state.runs.status(task_id)))
 
