@@ -30,6 +30,16 @@ class TaskRunRepository(BaseRepository):
         result = await self.session.execute(select(TaskRun).where(TaskRun.task_id == task_id))
         return result.scalar_one_or_none()
 
+    async def stale_pending(self, submitted_before: datetime, limit: int) -> list[dict[str, Any]]:
+        """Runs still PENDING that were submitted before a moment, oldest first."""
+        result = await self.session.execute(
+            select(TaskRun.task_id, TaskRun.task_name, TaskRun.params)
+            .where(TaskRun.status == "PENDING", TaskRun.submitted_at < submitted_before)
+            .order_by(TaskRun.submitted_at)
+            .limit(limit)
+        )
+        return [dict(row) for row in result.mappings()]
+
     async def get_status(self, task_id: str) -> dict[str, Any] | None:
         """One run as a plain mapping (the status endpoint's hot path: no ORM identity map)."""
         result = await self.session.execute(select(*TaskRun.__table__.c).where(TaskRun.task_id == task_id))
