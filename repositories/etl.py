@@ -33,10 +33,10 @@ class EtlRepository(RebuildRepository):
     line becomes a reject with its own line number.
     """
 
-    async def tune(self) -> None:
+    async def tune(self, *, big_hashes: bool = True) -> None:
         """Rebuild settings, and synchronous_commit off: a crash in the instant after commit can lose
         the load, which then shows as not loaded and is loaded again (loads are idempotent)."""
-        await super().tune()
+        await super().tune(big_hashes=big_hashes)
         await self.session.execute(text("set local synchronous_commit = off"))
 
     async def _driver(self) -> Any:
@@ -83,15 +83,19 @@ class EtlRepository(RebuildRepository):
     async def check(self, select_checked: str, width: int, *, exact: bool) -> None:
         """Materialise `etl_checked`: every data line, its fields and its reject reason (null when good)."""
         fields = ", ".join(f"f{i}" for i in range(1, width + 1))
+        trimmed = ", ".join(f"btrim(f{i}) as v{i}" for i in range(1, width + 1))
         if exact:
             split = ", ".join(f"f[{i}] as f{i}" for i in range(1, width + 1))
             parsed = f"""lines as materialized (
                 select line_number, raw, {SPLIT} as f
                 from (select line_number, rtrim(raw, E'\\r') as raw from etl_raw where line_number > 1) as lines
                 where btrim(coalesce(raw, '')) <> ''),
-            parsed as (select line_number, raw, {split}, cardinality(f) as nf from lines)"""
+            split as (select line_number, raw, {split}, cardinality(f) as nf from lines),
+            parsed as (select line_number, raw, {fields}, {trimmed}, nf from split)"""
         else:
-            parsed = f"parsed as (select line_number, null::text as raw, {fields}, {width} as nf from etl_fields)"
+            # not materialized: the check and the duplicate search each scan the staged table
+            parsed = (f"parsed as not materialized (select line_number, null::text as raw, {fields}, {trimmed}, "
+                      f"{width} as nf from etl_fields)")
         await self.session.execute(text("drop table if exists etl_checked"))
         await self.session.execute(text(
             f"create temp table etl_checked on commit drop as with {parsed} {select_checked}"))

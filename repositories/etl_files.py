@@ -1,7 +1,7 @@
 """Per-file SQL of the CSV loads: the checks that give a line its reject reason, and the upsert.
 
-Each `CHECKED` select reads `parsed(line_number, raw, f1 .. fN text, nf)` (nf: the number of fields
-the line had) and yields one row per line with `reason` null for a good line; the first failing
+Each `CHECKED` select reads `parsed(line_number, raw, f1 .. fN, v1 .. vN, nf)` (f: the fields as
+written, v: trimmed, nf: the number of fields the line had) and yields one row per line with `reason` null for a good line; the first failing
 check names the reason. Checks mirror the tables' constraints, so a good line never makes the
 upsert fail. Duplicates are found with one hash aggregate over the keys (no sort of the file).
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 
 def _f(i: int) -> str:
-    return f"btrim(p.f{i})"
+    return f"p.v{i}"
 
 
 def _number(i: int, name: str, kind: str) -> str:
@@ -27,20 +27,24 @@ def _date(i: int, name: str) -> str:
             f"then format('{name} is not a date (YYYY-MM-DD): %s', p.f{i})")
 
 
+def _kept(n: int) -> str:
+    return "p.line_number, p.raw, " + ", ".join(f"p.v{i}" for i in range(1, n + 1))
+
+
 def _fields(n: int) -> str:
     return f"when p.nf <> {n} then format('expected {n} fields, found %s', p.nf)"
 
 
 # The first line of each key that occurs more than once; the later ones are rejected.
-DUPLICATES = """left join (select btrim(f1) as key, min(line_number) as first_line from parsed
-                   group by 1 having count(*) > 1) as dup on dup.key = btrim(p.f1)"""
+DUPLICATES = """left join (select v1 as key, min(line_number) as first_line from parsed
+                   group by 1 having count(*) > 1) as dup on dup.key = p.v1"""
 DUPLICATE = ("when dup.first_line is not null and p.line_number <> dup.first_line "
              "then format('duplicate of line %s', dup.first_line)")
 
 
 def _party_checked() -> str:
     return f"""
-        select p.*, case
+        select {_kept(2)}, case
             {_fields(2)}
             when {_f(1)} !~ '^[0-9A-Za-z-]{{1,20}}$' then format('tax_id must be 1 to 20 letters or digits: %s', p.f1)
             when {_f(2)} = '' then 'name is empty'
@@ -52,7 +56,7 @@ def _party_checked() -> str:
 
 
 def _party_insert(table: str) -> str:
-    return f"insert into {table} as t (tax_id, name) select btrim(f1), btrim(f2) from etl_checked where reason is null"
+    return f"insert into {table} as t (tax_id, name) select v1, v2 from etl_checked where reason is null"
 
 
 PARTY_CONFLICT = """
@@ -61,7 +65,7 @@ PARTY_CONFLICT = """
 
 
 OPERATIONS_CHECKED = f"""
-    select p.*, c.id as client_id, d.id as debtor_id, case
+    select {_kept(11)}, c.id as client_id, d.id as debtor_id, case
         {_fields(11)}
         when {_f(1)} = '' or length({_f(1)}) > 40 then format('code must have 1 to 40 characters: %s', p.f1)
         when c.id is null then format('unknown client %s', p.f2)
@@ -92,9 +96,9 @@ OPERATIONS_CHECKED = f"""
 OPERATIONS_INSERT = """
     insert into operations as t (code, client_id, debtor_id, currency, face_value, advance_pct, monthly_rate,
                                  commission, disbursed_on, due_on, status)
-    select btrim(f1), client_id, debtor_id, upper(btrim(f4)), cast(btrim(f5) as numeric(18,2)),
-           cast(btrim(f6) as numeric(5,2)), cast(btrim(f7) as numeric(8,6)), cast(btrim(f8) as numeric(18,2)),
-           cast(btrim(f9) as date), cast(btrim(f10) as date), lower(btrim(f11))
+    select v1, client_id, debtor_id, upper(v4), cast(v5 as numeric(18,2)),
+           cast(v6 as numeric(5,2)), cast(v7 as numeric(8,6)), cast(v8 as numeric(18,2)),
+           cast(v9 as date), cast(v10 as date), lower(v11)
     from etl_checked where reason is null"""
 
 OPERATIONS_CONFLICT = """
@@ -111,7 +115,7 @@ OPERATIONS_CONFLICT = """
                excluded.monthly_rate, excluded.commission, excluded.disbursed_on, excluded.due_on, excluded.status)"""
 
 PAYMENTS_CHECKED = f"""
-    select p.*, o.id as operation_id, case
+    select {_kept(4)}, o.id as operation_id, case
         {_fields(4)}
         when {_f(1)} = '' or length({_f(1)}) > 40 then format('code must have 1 to 40 characters: %s', p.f1)
         when o.id is null then format('unknown operation %s', p.f2)
@@ -128,7 +132,7 @@ PAYMENTS_CHECKED = f"""
 
 PAYMENTS_INSERT = """
     insert into payments as t (code, operation_id, paid_on, amount)
-    select btrim(f1), operation_id, cast(btrim(f3) as date), cast(btrim(f4) as numeric(18,2))
+    select v1, operation_id, cast(v3 as date), cast(v4 as numeric(18,2))
     from etl_checked where reason is null"""
 
 PAYMENTS_CONFLICT = """

@@ -39,11 +39,14 @@ class RebuildRepository(BaseRepository):
         """Serialise rebuilds of one table: a second run waits for the first to commit."""
         await self.session.execute(text("select pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
 
-    async def tune(self) -> None:
-        """Memory for this transaction's hash joins, sorts and index builds (the default 4 MB
-        sends the 1M-row sorts and hashes to disk)."""
-        for setting in ("work_mem = '256MB'", "maintenance_work_mem = '512MB'"):
-            await self.session.execute(text(f"set local {setting}"))
+    async def tune(self, *, big_hashes: bool = True) -> None:
+        """Memory for this transaction's index builds and, with `big_hashes`, its sorts and hashes
+        (the default 4 MB sends 1M-row sorts to disk). Without it the planner keeps merge joins
+        over the (operation_id, paid_on) index, which measured faster for the per-operation
+        tables (report insert at 1M: 5.0 s with 4 MB, 6.0 s with 256 MB)."""
+        await self.session.execute(text("set local maintenance_work_mem = '512MB'"))
+        if big_hashes:
+            await self.session.execute(text("set local work_mem = '256MB'"))
 
     async def truncate(self, *tables: str) -> None:
         """Empty `tables` for a full rebuild. TRUNCATE takes an ACCESS EXCLUSIVE lock until commit:

@@ -72,13 +72,17 @@ class ReceivablesRepository(RebuildRepository):
         for i, bucket in enumerate(buckets):
             params[f"label_{i}"] = bucket.label
             sums.append(f"coalesce(sum(r.outstanding_pen) filter (where r.bucket = :label_{i}), 0)")
+        aliased = ", ".join(f"{sql} as b{i}" for i, sql in enumerate(sums))
+        picked = ", ".join(f"s.b{i}" for i in range(len(sums)))
         for table, key, parties in (("receivables_by_debtor", "debtor_id", "debtors"),
                                     ("receivables_by_client", "client_id", "clients")):
+            # sums per key first, names joined to the ~20k result rows (not to every detail row)
             await self.session.execute(text(f"""
                 insert into {table} ({key}, as_of, name, operations, outstanding_pen, {columns})
-                select r.{key}, :as_of, x.name, count(*), sum(r.outstanding_pen), {", ".join(sums)}
-                from receivables r join {parties} x on x.id = r.{key}
-                group by r.{key}, x.name
+                select s.{key}, :as_of, x.name, s.n, s.total, {picked}
+                from (select r.{key}, count(*) as n, sum(r.outstanding_pen) as total, {aliased}
+                      from receivables r group by r.{key}) as s
+                join {parties} x on x.id = s.{key}
             """), params)
 
     async def totals(self) -> dict[str, Any]:

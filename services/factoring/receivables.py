@@ -20,7 +20,7 @@ async def rebuild_receivables(repositories: RepositoryFactory, progress: Progres
     async with repositories.unit_of_work() as uow:
         repo = uow.repo(ReceivablesRepository)
         await repo.lock("receivables")
-        await repo.tune()
+        await repo.tune(big_hashes=False)
         progress.update(0, 4, "checking exchange rates")
         ensure_rates(await repo.usd_needed(as_of, EXCLUDED_STATUS),
                      await uow.repo(ExchangeRateRepository).earliest_date())

@@ -17,7 +17,7 @@ async def rebuild_report_operations(repositories: RepositoryFactory, progress: P
     async with repositories.unit_of_work() as uow:
         repo = uow.repo(ReportTablesRepository)
         await repo.lock("report_operations")
-        await repo.tune()
+        await repo.tune(big_hashes=False)
         progress.update(0, 3, "checking exchange rates")
         first, last = await repo.usd_dates_needed(EXCLUDED_STATUS)
         ensure_rates(first, await uow.repo(ExchangeRateRepository).earliest_date())
