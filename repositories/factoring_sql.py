@@ -54,6 +54,75 @@ class RebuildRepository(BaseRepository):
         rebuild neither leaves a million dead rows behind nor updates indexes row by row."""
         await self.session.execute(text(f"truncate {', '.join(tables)}"))
 
+    async def start_build(self, table: str) -> str:
+        """Create `<table>_build`, an empty copy of `table` without its indexes, in the same schema; its name.
+
+        The rebuild fills the copy and `swap_in` replaces `table` with it at the very end, so until
+        the commit readers keep reading the old rows without waiting (TRUNCATE would lock them out
+        for the whole rebuild). Columns, defaults, check and not-null constraints, storage and
+        comments come with LIKE; keys, indexes and foreign keys are added by `swap_in`, after the rows.
+        """
+        referenced = (await self.session.execute(text(
+            "select string_agg(conname || ' on ' || conrelid::regclass::text, ', ') from pg_constraint "
+            "where contype = 'f' and confrelid = cast(:table as regclass)"), {"table": table})).scalar_one()
+        if referenced:  # dropping the old table would drop these foreign keys with it
+            raise RuntimeError(f"{table} cannot be swapped: foreign keys refer to it ({referenced})")
+        build = await self._build_name(table)
+        await self.session.execute(text(f"drop table if exists {build}"))
+        await self.session.execute(text(f"create table {build} (like {table} including all excluding indexes)"))
+        return build
+
+    async def swap_in(self, table: str) -> None:
+        """Key and index `<table>_build` as `table` is, then drop `table` and rename the copy to it.
+
+        Keys and indexes are built after the rows (one sort each, no per-row maintenance), from
+        the old table's own catalog definitions, under temporary names, and renamed to the old
+        names once the old table is gone: the schema is the one the migration made (renaming an
+        index that backs a primary or unique key renames the key too). Only the DROP and the
+        renames take an ACCESS EXCLUSIVE lock on `table`, held for the commit alone.
+        """
+        build = await self._build_name(table)
+        rows = await self.session.execute(text("""
+            -- primary and unique keys: temporary name, renamed through their index
+            select format('alter table %s add constraint %I %s', cast(:build as regclass),
+                          left(conname, 57) || '_build', pg_get_constraintdef(oid)),
+                   format('alter index %s.%I rename to %I', connamespace::regnamespace, left(conname, 57) || '_build',
+                          conname),
+                   1 as step
+            from pg_constraint where conrelid = cast(:table as regclass) and contype in ('p', 'u', 'x')
+            union all
+            -- other indexes: the old definition from USING on, on the copy, under a temporary name
+            select format('create %sindex %I on %s %s', case when i.indisunique then 'unique ' else '' end,
+                          left(c.relname, 57) || '_build', cast(:build as regclass),
+                          substring(pg_get_indexdef(i.indexrelid) from ' (USING .*)$')),
+                   format('alter index %s.%I rename to %I', c.relnamespace::regnamespace,
+                          left(c.relname, 57) || '_build', c.relname),
+                   1
+            from pg_index i join pg_class c on c.oid = i.indexrelid
+            where i.indrelid = cast(:table as regclass)
+              and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid and k.conrelid = i.indrelid)
+            union all
+            -- foreign keys (names are per table: the old name at once), after the indexes they can use
+            select format('alter table %s add constraint %I %s', cast(:build as regclass), conname,
+                          pg_get_constraintdef(oid)), null, 2
+            from pg_constraint where conrelid = cast(:table as regclass) and contype = 'f'
+            order by 3
+        """), {"table": table, "build": build})
+        keys = [(r[0], r[1]) for r in rows]
+        for create, _ in keys:
+            await self.session.execute(text(create))
+        await self.session.execute(text(f"drop table {table}"))
+        await self.session.execute(text(f"alter table {build} rename to {table.rsplit('.', 1)[-1]}"))
+        for _, rename in keys:
+            if rename:
+                await self.session.execute(text(rename))
+
+    async def _build_name(self, table: str) -> str:
+        """`<schema>.<table>_build`, next to `table` whatever the search path."""
+        return str((await self.session.execute(text(
+            "select format('%s.%I', relnamespace::regnamespace, relname || '_build') from pg_class "
+            "where oid = cast(:table as regclass)"), {"table": table})).scalar_one())
+
     async def insert_into_empty(self, table: str, statement: str, params: dict[str, Any] | None = None) -> int:
         """Fill an empty `table` with a plain `insert ... select`, its keys built afterwards; the row count.
 

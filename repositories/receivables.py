@@ -41,19 +41,27 @@ class ReceivablesRepository(RebuildRepository):
             "and disbursed_on <= :as_of)"), {"as_of": as_of, "excluded": excluded})).scalar_one()
         return as_of if found else None
 
-    async def delete_all(self) -> None:
-        """Empty the previous snapshot (see `truncate`: readers wait for the new one)."""
-        await self.truncate("receivables_by_client", "receivables_by_debtor", "receivables")
+    TABLES = ("receivables", "receivables_by_debtor", "receivables_by_client")
 
-    async def insert_detail(self, as_of: date, *, excluded: str, buckets: Sequence[Bucket]) -> int:
-        """One row per counted operation disbursed by `as_of` with a positive balance at `as_of`."""
+    async def start_builds(self) -> dict[str, str]:
+        """Empty build copies of the detail and both summaries (see `start_build`), by table name."""
+        return {table: await self.start_build(table) for table in self.TABLES}
+
+    async def swap_all_in(self) -> None:
+        """Replace the three tables with their build copies, at the end of the transaction (see `swap_in`)."""
+        for table in self.TABLES:
+            await self.swap_in(table)
+
+    async def insert_detail(self, into: str, as_of: date, *, excluded: str, buckets: Sequence[Bucket]) -> int:
+        """Into `into` (the detail's build copy): one row per counted operation disbursed by `as_of` with a
+        positive balance at `as_of`; the row count."""
         params: dict[str, Any] = {"as_of": as_of, "excluded": excluded}
         bucket = _bucket_case(buckets, "(cast(:as_of as date) - o.due_on)", params)
-        return await self.insert_into_empty("receivables", f"""
+        result = await self.session.execute(text(f"""
             with paid as (select operation_id, sum(amount) as total from payments
                           where paid_on <= :as_of group by operation_id),
             rate as (select sell from exchange_rates where rate_date <= :as_of order by rate_date desc limit 1)
-            insert into receivables (operation_id, as_of, code, client_id, debtor_id, currency, face_value, paid_total,
+            insert into {into} (operation_id, as_of, code, client_id, debtor_id, currency, face_value, paid_total,
                                      outstanding, outstanding_pen, due_on, days_past_due, bucket)
             select o.id, :as_of, o.code, o.client_id, o.debtor_id, o.currency, o.face_value, coalesce(p.total, 0),
                    o.face_value - coalesce(p.total, 0),
@@ -62,10 +70,12 @@ class ReceivablesRepository(RebuildRepository):
             from operations o
             left join paid p on p.operation_id = o.id
             where o.status <> :excluded and o.disbursed_on <= :as_of and o.face_value - coalesce(p.total, 0) > 0
-        """, params)
+        """), params)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    async def insert_summaries(self, as_of: date, *, buckets: Sequence[Bucket]) -> None:
-        """Per debtor and per client: sums of the detail rows' PEN balances, in total and per bucket."""
+    async def insert_summaries(self, builds: dict[str, str], as_of: date, *, buckets: Sequence[Bucket]) -> None:
+        """Into the summaries' build copies, from the detail's (`builds`, see `start_builds`): per debtor and
+        per client, sums of the detail rows' PEN balances, in total and per bucket."""
         params: dict[str, Any] = {"as_of": as_of}
         columns = ", ".join(b.column for b in buckets)
         sums = []
@@ -78,10 +88,10 @@ class ReceivablesRepository(RebuildRepository):
                                     ("receivables_by_client", "client_id", "clients")):
             # sums per key first, names joined to the ~20k result rows (not to every detail row)
             await self.session.execute(text(f"""
-                insert into {table} ({key}, as_of, name, operations, outstanding_pen, {columns})
+                insert into {builds[table]} ({key}, as_of, name, operations, outstanding_pen, {columns})
                 select s.{key}, :as_of, x.name, s.n, s.total, {picked}
                 from (select r.{key}, count(*) as n, sum(r.outstanding_pen) as total, {aliased}
-                      from receivables r group by r.{key}) as s
+                      from {builds["receivables"]} r group by r.{key}) as s
                 join {parties} x on x.id = s.{key}
             """), params)
 

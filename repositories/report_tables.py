@@ -20,19 +20,18 @@ class ReportTablesRepository(RebuildRepository):
         ), {"excluded": excluded})).one()
         return row[0], row[1]
 
-    async def delete_all(self) -> int:
-        """Empty the table (see `truncate`: readers wait for the new rows); the number of rows removed."""
-        removed = int((await self.session.execute(text("select count(*) from report_operations"))).scalar_one())
-        await self.truncate("report_operations")
-        return removed
+    async def count(self) -> int:
+        """Rows of the current table (the ones the rebuild replaces)."""
+        return int((await self.session.execute(text("select count(*) from report_operations"))).scalar_one())
 
-    async def insert_all(self, *, excluded: str, rates_until: date) -> int:
-        """One row per counted operation, PEN amounts at the disbursement date's rate."""
-        return await self.insert_into_empty("report_operations", f"""
+    async def insert_all(self, into: str, *, excluded: str, rates_until: date) -> int:
+        """Into `into` (the empty build copy, see `start_build`): one row per counted operation, PEN
+        amounts at the disbursement date's rate; the row count."""
+        result = await self.session.execute(text(f"""
             with {RATE_CALENDAR},
             paid as (select operation_id, sum(amount) as total, max(paid_on) as last_on
                      from payments group by operation_id)
-            insert into report_operations (operation_id, code, client_name, debtor_name, currency, face_value,
+            insert into {into} (operation_id, code, client_name, debtor_name, currency, face_value,
                                            face_value_pen, financed_pen, disbursed_on, due_on, term_days, status,
                                            paid_total, last_payment_on)
             select o.id, o.code, c.name, d.name, o.currency, o.face_value,
@@ -46,7 +45,8 @@ class ReportTablesRepository(RebuildRepository):
             left join paid p on p.operation_id = o.id
             left join rate_calendar rc on o.currency = 'USD' and rc.day = o.disbursed_on
             where o.status <> :excluded
-        """, {"excluded": excluded, "rates_until": rates_until})
+        """), {"excluded": excluded, "rates_until": rates_until})
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def totals(self) -> dict[str, Any]:
         """Row count and PEN sums of the table, for the task result."""

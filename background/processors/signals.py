@@ -32,7 +32,8 @@ def _write(task_id: str, action: str, **values: Any) -> None:
     runtime = get_runtime()
 
     async def write() -> None:
-        async with runtime.repositories.unit_of_work() as uow:
+        # One upsert statement: atomic on its own, so no BEGIN/COMMIT round trips around it.
+        async with runtime.repositories.autocommit() as uow:
             await getattr(uow.repo(TaskRunRepository), action)(task_id=task_id, **values)
 
     try:

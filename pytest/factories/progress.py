@@ -1,6 +1,8 @@
-"""Progress doubles: one that records, one that fails at a chosen step (to break a rebuild midway)."""
+"""Progress doubles: one that records, one that fails and one that pauses at a chosen step (mid-rebuild)."""
 
 from __future__ import annotations
+
+import threading
 
 from background.processors.progress import Progress
 
@@ -31,3 +33,20 @@ class FailingProgress(RecordingProgress):
         super().update(current, total, message)
         if message.startswith(self.prefix):
             raise InjectedFailure(f"injected at {message!r}")
+
+
+class PausingProgress(RecordingProgress):
+    """Blocks the rebuild (and its event loop) when a message starting with `prefix` is reported, until
+    `release` is set from another thread: that thread can look at the database mid-rebuild."""
+
+    def __init__(self, prefix: str, timeout: float = 30.0) -> None:
+        super().__init__()
+        self.prefix, self.timeout = prefix, timeout
+        self.reached, self.release = threading.Event(), threading.Event()
+
+    def update(self, current: int, total: int | None = None, message: str = "") -> None:
+        super().update(current, total, message)
+        if message.startswith(self.prefix):
+            self.reached.set()
+            if not self.release.wait(self.timeout):
+                raise InjectedFailure(f"nobody released the pause at {message!r}")

@@ -15,21 +15,27 @@ from services.factoring.rules import AGING_BUCKETS, EXCLUDED_STATUS, ensure_rate
 
 async def rebuild_receivables(repositories: RepositoryFactory, progress: Progress,
                               as_of: date | None = None) -> dict[str, Any]:
-    """Replace the snapshot with the receivables at `as_of` (default today) in one transaction."""
+    """Replace the snapshot with the receivables at `as_of` (default today) in one transaction.
+
+    The three tables are built as copies that replace them just before the commit: until then
+    readers keep reading the old snapshot, without waiting; a failure leaves it untouched.
+    """
     as_of = as_of or today()
     async with repositories.unit_of_work() as uow:
         repo = uow.repo(ReceivablesRepository)
         await repo.lock("receivables")
         await repo.tune(big_hashes=False)
-        progress.update(0, 4, "checking exchange rates")
+        progress.update(0, 5, "checking exchange rates")
         ensure_rates(await repo.usd_needed(as_of, EXCLUDED_STATUS),
                      await uow.repo(ExchangeRateRepository).earliest_date())
-        progress.update(1, 4, "deleting the previous snapshot")
-        await repo.delete_all()
-        progress.update(2, 4, f"computing receivables at {as_of}")
-        rows = await repo.insert_detail(as_of, excluded=EXCLUDED_STATUS, buckets=AGING_BUCKETS)
-        progress.update(3, 4, "summarising per debtor and per client")
-        await repo.insert_summaries(as_of, buckets=AGING_BUCKETS)
+        progress.update(1, 5, "creating the build copies of the snapshot")
+        builds = await repo.start_builds()
+        progress.update(2, 5, f"computing receivables at {as_of}")
+        rows = await repo.insert_detail(builds["receivables"], as_of, excluded=EXCLUDED_STATUS, buckets=AGING_BUCKETS)
+        progress.update(3, 5, "summarising per debtor and per client")
+        await repo.insert_summaries(builds, as_of, buckets=AGING_BUCKETS)
+        progress.update(4, 5, "swapping in the new snapshot")
+        await repo.swap_all_in()
         totals = await repo.totals()
-    progress.update(4, 4, f"{rows} receivables at {as_of}")
+    progress.update(5, 5, f"{rows} receivables at {as_of}")
     return jsonable({"as_of": as_of, "operations": rows, **totals})

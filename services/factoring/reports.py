@@ -13,18 +13,25 @@ from services.factoring.rules import EXCLUDED_STATUS, ensure_rates, today
 
 
 async def rebuild_report_operations(repositories: RepositoryFactory, progress: Progress) -> dict[str, Any]:
-    """Replace the whole operation report in one transaction."""
+    """Replace the whole operation report in one transaction.
+
+    The new rows go into a build copy that replaces the table just before the commit: until then
+    readers keep reading the old rows, without waiting; a failure leaves the old table untouched.
+    """
     async with repositories.unit_of_work() as uow:
         repo = uow.repo(ReportTablesRepository)
         await repo.lock("report_operations")
         await repo.tune(big_hashes=False)
-        progress.update(0, 3, "checking exchange rates")
+        progress.update(0, 4, "checking exchange rates")
         first, last = await repo.usd_dates_needed(EXCLUDED_STATUS)
         ensure_rates(first, await uow.repo(ExchangeRateRepository).earliest_date())
-        progress.update(1, 3, "deleting report_operations")
-        deleted = await repo.delete_all()
-        progress.update(2, 3, "computing report_operations")
-        inserted = await repo.insert_all(excluded=EXCLUDED_STATUS, rates_until=last or today())
+        progress.update(1, 4, "creating the build copy of report_operations")
+        deleted = await repo.count()
+        build = await repo.start_build("report_operations")
+        progress.update(2, 4, "computing report_operations")
+        inserted = await repo.insert_all(build, excluded=EXCLUDED_STATUS, rates_until=last or today())
+        progress.update(3, 4, "swapping in the new report_operations")
+        await repo.swap_in("report_operations")
         totals = await repo.totals()
-    progress.update(3, 3, f"{inserted} operations reported")
+    progress.update(4, 4, f"{inserted} operations reported")
     return jsonable({"rows_deleted": deleted, "rows_inserted": inserted, **totals})
