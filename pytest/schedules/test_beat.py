@@ -19,7 +19,7 @@ import httpx
 import pytest
 import redis
 
-from support.beat import beat_environment, sent_ids, start_beat
+from support.beat import beat_env_for, sent_ids, start_beat
 from support.processes import start_api, stop, wait_for_log
 
 TASK = "maintenance.ping"
@@ -27,15 +27,9 @@ TASK = "maintenance.ping"
 
 @pytest.fixture
 def beat_env(servers: dict[str, Any]) -> Iterator[dict[str, str]]:
-    """The Beats' environment; afterwards their Redis state and the runs they sent are removed."""
-    env = beat_environment(os.environ.copy(), {TASK: "@every 1s"})
-    yield env
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    keys = list(client.scan_iter("toolbox:beat:*"))
-    if keys:
-        client.delete(*keys)
-    client.hdel("toolbox:schedules:paused", TASK)
-    client.close()
+    """The Beats' environment; afterwards their Redis state is removed."""
+    with beat_env_for(TASK) as env:
+        yield env
 
 
 @pytest.fixture

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import redis
 
 from support.processes import ROOT
 
@@ -37,3 +42,18 @@ def sent_ids(log_path: Path, task_name: str) -> list[str]:
     pattern = re.compile(re.escape(f"Sending due task {task_name} ({task_name}) id=") + r"([0-9a-f-]{36})")
     text = log_path.read_text(errors="replace") if log_path.exists() else ""
     return pattern.findall(text)
+
+
+@contextmanager
+def beat_env_for(task_name: str, schedule: str = "@every 1s") -> Iterator[dict[str, str]]:
+    """An environment scheduling `task_name`; afterwards the Beats' Redis state is removed."""
+    env = beat_environment(os.environ.copy(), {task_name: schedule})
+    try:
+        yield env
+    finally:
+        client = redis.Redis.from_url(os.environ["REDIS_URL"])
+        keys = list(client.scan_iter("toolbox:beat:*"))
+        if keys:
+            client.delete(*keys)
+        client.hdel("toolbox:schedules:paused", task_name)
+        client.close()
