@@ -27,7 +27,8 @@ _INSERT = (
 _DELETE = "delete from task_runs where task_id = $1"
 _SELECT = (
     "select task_id, task_name, status, params::text as params, origin, submitted_by, parent_id, submitted_at, "
-    "started_at, finished_at, worker, retries, result::text as result, error from task_runs where task_id = $1"
+    "started_at, finished_at, worker, retries, result::text as result, error from task_runs "
+    "where task_id = any($1::text[])"
 )
 DISCONNECTS = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
                asyncpg.CannotConnectNowError, asyncpg.exceptions.AdminShutdownError)
@@ -44,6 +45,7 @@ class RunRegistry:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._inserts: Coalescer[tuple[Any, ...]] = Coalescer(self._insert)
+        self._reads: Coalescer[str] = Coalescer(self._select)
 
     async def add(self, *, task_id: str, task_name: str, params: dict[str, Any], origin: str,
                   submitted_by: str | None, parent_id: str | None, submitted_at: datetime) -> None:
@@ -53,6 +55,11 @@ class RunRegistry:
                                         parent_id, submitted_at))
         except DISCONNECTS as exc:
             raise _unavailable(exc) from exc
+
+    async def _select(self, task_ids: list[str]) -> list[asyncpg.Record | None]:
+        # Concurrent status reads share one query; records come back in the callers' order.
+        records = {record["task_id"]: record for record in await self._pool.fetch(_SELECT, task_ids)}
+        return [records.get(task_id) for task_id in task_ids]
 
     async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         await self._pool.execute(_INSERT, *(list(column) for column in zip(*rows)))
@@ -67,7 +74,7 @@ class RunRegistry:
     async def get(self, task_id: str) -> dict[str, Any] | None:
         """One run as a plain dict (JSON columns decoded), or None."""
         try:
-            record = await self._pool.fetchrow(_SELECT, task_id)
+            record = await self._reads.submit(task_id)
         except DISCONNECTS as exc:
             raise _unavailable(exc) from exc
         if record is None:

@@ -9,28 +9,31 @@ most of the API's CPU goes on this kind of machine.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class Coalescer(Generic[T]):
-    """`await submit(item)` returns once a flush containing `item` has succeeded (or raises its error)."""
+    """`await submit(item)` returns once a flush containing `item` has succeeded (or raises its error).
 
-    def __init__(self, flush: Callable[[list[T]], Awaitable[None]], max_batch: int = 256) -> None:
+    A flush may return one result per item (a batched read); `submit` then returns the item's.
+    """
+
+    def __init__(self, flush: Callable[[list[T]], Awaitable[Sequence[Any] | None]], max_batch: int = 256) -> None:
         self._flush = flush
         self._max_batch = max_batch
-        self._pending: list[tuple[T, asyncio.Future[None]]] = []
+        self._pending: list[tuple[T, asyncio.Future[Any]]] = []
         self._draining = False
 
-    async def submit(self, item: T) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def submit(self, item: T) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if not self._draining:
             self._draining = True
             asyncio.get_running_loop().create_task(self._drain())
-        await future
+        return await future
 
     async def _drain(self) -> None:
         try:
@@ -43,7 +46,7 @@ class Coalescer(Generic[T]):
                 if not live:
                     continue
                 try:
-                    await self._flush([item for item, _ in live])
+                    results = await self._flush([item for item, _ in live])
                 except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
                     for _, future in live:
                         if not future.done():
@@ -51,8 +54,8 @@ class Coalescer(Generic[T]):
                     if isinstance(exc, asyncio.CancelledError):
                         raise
                 else:
-                    for _, future in live:
+                    for index, (_, future) in enumerate(live):
                         if not future.done():
-                            future.set_result(None)
+                            future.set_result(None if results is None else results[index])
         finally:
             self._draining = False

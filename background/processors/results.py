@@ -9,6 +9,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from background.processors.batching import Coalescer
+
 META_PREFIX = "celery-task-meta-"
 
 
@@ -18,11 +20,16 @@ class ResultReader:
     def __init__(self, client: aioredis.Redis, timeout_s: float = 2.0) -> None:
         self._client = client
         self._timeout_s = timeout_s
+        # Concurrent status polls share one MGET.
+        self._reads: Coalescer[str] = Coalescer(self._mget)
+
+    async def _mget(self, task_ids: list[str]) -> list[bytes | None]:
+        return list(await self._client.mget([META_PREFIX + task_id for task_id in task_ids]))
 
     async def meta(self, task_id: str) -> dict[str, Any] | None:
         """The stored meta, or None if absent or Redis is unreachable (the registry still answers)."""
         try:
-            raw = await asyncio.wait_for(self._client.get(META_PREFIX + task_id), self._timeout_s)
+            raw = await asyncio.wait_for(self._reads.submit(task_id), self._timeout_s)
         except (RedisError, OSError, asyncio.TimeoutError):
             return None
         if raw is None:
