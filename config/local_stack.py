@@ -63,8 +63,8 @@ class LocalStack:
         self._spawn("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", str(self.concurrency),
                                "-n", "local@%h", "-E"], env)
         if self.beat:
-            self._spawn("beat", [*celery, "beat", "--loglevel", "INFO",
-                                 "--schedule", str(self.var_dir / "celerybeat-schedule")], env)
+            # RedBeat keeps the schedule and its lock in Redis: no schedule file.
+            self._spawn("beat", [*celery, "beat", "--loglevel", "INFO"], env)
         self._spawn("api", [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1",
                             "--port", str(self.api_port)], env)
         self._wait_for_api()
