@@ -101,9 +101,15 @@ def measure(project: Path, env: dict[str, str], samples: int) -> dict[str, float
 
     api_seconds, api = _timed_start([sys.executable, "-m", "uvicorn", "main:app", "--port", str(port),
                                      "--log-level", "warning"], project, env, api_ready)
-    worker_seconds, worker = _timed_start(
-        [sys.executable, "-m", "celery", "-A", "config.celery_config", "worker", "--loglevel", "INFO", "--concurrency", "2", "-Q", "bench-idle",
-         "-n", f"bench-{port}@%h"], project, env, lambda log: "ready." in log.read_text(errors="replace"))
+    try:
+        worker_seconds, worker = _timed_start(
+            [sys.executable, "-m", "celery", "-A", "config.celery_config", "worker", "--loglevel", "INFO",
+             "--concurrency", "2", "-Q", "bench-idle", "-n", f"bench-{port}@%h"],
+            project, env, lambda log: "ready." in log.read_text(errors="replace"))
+    except BaseException:
+        api.terminate()
+        api.wait(20)
+        raise
     try:
         latencies = []
         size = 0
