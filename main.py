@@ -11,18 +11,18 @@ from fastapi.openapi.utils import get_openapi
 
 from background.processors.base import BaseProcessor
 from background.processors.discovery import discover_tasks
-from background.routers.tasks import build_execute_router
-from background.routers.schedules import router as schedules_router
-from background.routers.tasks import router as tasks_router
 from background.routers.control import router as control_router
 from background.routers.runs import router as runs_router
+from background.routers.schedules import router as schedules_router
+from background.routers.tasks import build_execute_router
+from background.routers.tasks import router as tasks_router
 from config.body_limit import BodyLimitMiddleware
+from config.celery_config import celery_app
 from config.operations import build_operations
 from config.request_metrics import RequestMetricsMiddleware
-from config.structured_logging import configure_api_logging
-from config.celery_config import celery_app
 from config.settings import get_settings
 from config.state import build_state
+from config.structured_logging import configure_api_logging
 from routers.errors import install_error_handlers
 from routers.health import router as health_router
 from routers.metrics import router as metrics_router

@@ -6,8 +6,8 @@ from typing import Any
 
 from kombu import Queue
 
-from config.settings import get_settings
 from background.processors.task_base import ToolboxCelery, ToolboxTask
+from config.settings import get_settings
 
 settings = get_settings()
 
@@ -44,9 +44,9 @@ celery_app.conf.update(
 )
 
 # Imported after the app exists: task modules import `celery_app` from here.
+# signals: worker signal handlers for the run registry; task_metrics: counters for /metrics.
+from background.processors import signals, task_metrics  # noqa: E402,F401
 from background.processors.discovery import discover_tasks  # noqa: E402
-from background.processors import signals  # noqa: E402,F401  (connects worker signal handlers)
-from background.processors import task_metrics  # noqa: E402,F401  (task counters for /metrics)
 from config import structured_logging  # noqa: E402,F401  (structured worker log lines)
 
 discovered_tasks = discover_tasks(celery_app)

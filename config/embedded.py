@@ -160,7 +160,7 @@ class EmbeddedPostgres(_ServerProcess):
             try:
                 conn = await asyncpg.connect(host="127.0.0.1", port=self.port, user="postgres",
                                              database="postgres", timeout=2)
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            except (TimeoutError, OSError, asyncpg.PostgresError):
                 if time.monotonic() > deadline:
                     raise EmbeddedServerError(f"PostgreSQL did not answer in {timeout}s; see {self.log_path}") from None
                 await asyncio.sleep(0.1)

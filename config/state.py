@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import asyncpg
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from background.processors.base import BaseProcessor

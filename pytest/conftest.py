@@ -16,8 +16,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
+import pytest
 from support.processes import start_api, start_worker, stop
 
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="toolbox-tests-"))

@@ -82,7 +82,7 @@ class KpiMonthlyRepository(RebuildRepository):
 
     async def usd_dates_needed(self, year: int, excluded: str) -> date | None:
         """The earliest date of the year on which a counted USD amount must be converted."""
-        return (await self.session.execute(text(f"""
+        return (await self.session.execute(text("""
             select least(
                 (select min(o.disbursed_on) from operations o where o.currency = 'USD' and o.status <> :excluded
                    and o.disbursed_on between make_date(:year, 1, 1) and make_date(:year, 12, 31)),

@@ -56,6 +56,6 @@ def discover_tasks(app: Celery, root: Path = TASKS_ROOT) -> dict[str, ToolboxTas
             raise DiscoveryError(f"{source}: task {name!r} must be declared with @celery_app.task")
         if not TASK_NAME.match(name):
             raise DiscoveryError(f"{source}: task name {name!r} must be explicit and look like '<domain>.<name>'")
-        task.params_model  # build the schema now: a bad annotation fails start-up, not a request
+        task.params_model  # noqa: B018 - build the schema now: a bad annotation fails start-up, not a request
         found[name] = task
     return found

@@ -75,7 +75,7 @@ class TaskPublisher:
         try:
             # A hard deadline whatever the client's retries do: the caller gets its 503 in time.
             await asyncio.wait_for(self._batch.submit((queue, orjson.dumps(envelope), task.name)), self._timeout_s)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             raise BrokerUnavailableError(
                 "The task broker is unreachable; nothing was enqueued.",
                 description=f"{type(exc).__name__}: {exc}",

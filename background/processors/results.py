@@ -30,7 +30,7 @@ class ResultReader:
         """The stored meta, or None if absent or Redis is unreachable (the registry still answers)."""
         try:
             raw = await asyncio.wait_for(self._reads.submit(task_id), self._timeout_s)
-        except (RedisError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, RedisError, OSError):
             return None
         if raw is None:
             return None

@@ -7,8 +7,8 @@ from functools import cached_property
 from typing import Any
 
 from celery import Celery, Task
-from celery.exceptions import Ignore
 from celery.app.task import _task_stack  # type: ignore[attr-defined]
+from celery.exceptions import Ignore
 from pydantic_core import to_jsonable_python
 
 from background.processors.params import TaskParams, build_params_model

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import redis
 
-from bench.api.loadgen import Connection, Sample, build_request, hammer
+from bench.api.loadgen import Connection, Sample, hammer
 from bench.api.services import Service, build_services
 from bench.results import replace_section
 from config.embedded import EmbeddedPostgres, EmbeddedValkey

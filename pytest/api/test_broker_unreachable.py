@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
+import pytest
 from config.embedded import free_port
 from support.processes import start_api, stop
 

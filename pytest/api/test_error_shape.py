@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 import jwt
-import pytest
 
+import pytest
 from config.settings import get_settings
 
 

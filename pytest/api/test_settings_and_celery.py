@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from pydantic import ValidationError
 
+import pytest
 from config.celery_config import celery_app, discovered_tasks
 from config.settings import AuthSettings, Settings
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from support.processes import ROOT
 from support.scratch_domain import scratch_domain
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
+import pytest
 from config.embedded import free_port
 from support.polling import wait_for_status
 from support.processes import start_api, start_worker, stop

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
-import pytest
 
+import pytest
 from config.repository_factory import RepositoryFactory
 from factories.factoring import FactoringData
 from factories.inbox import Inbox

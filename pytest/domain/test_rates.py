@@ -8,7 +8,6 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-
 from config.domain_settings import RatesSettings
 from config.repository_factory import RepositoryFactory
 from factories.factoring import FactoringData

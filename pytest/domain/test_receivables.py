@@ -6,7 +6,6 @@ from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
-
 from config.repository_factory import RepositoryFactory
 from factories.factoring import FactoringData
 from factories.progress import FailingProgress, InjectedFailure, RecordingProgress

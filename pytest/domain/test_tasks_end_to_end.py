@@ -10,8 +10,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
+import pytest
 from factories.inbox import Inbox
 from services.demo_data import write_batch
 from support.polling import wait_for_status

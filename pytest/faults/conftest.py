@@ -13,8 +13,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
+import pytest
 from config.embedded import free_port
 from support.fault_tasks import DROP, FILES, TABLES, FaultStack
 from support.processes import start_api, start_worker, stop

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 
+import pytest
 from support.beat import beat_env_for, sent_ids, start_beat
 from support.processes import stop, wait_for_log
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
+import pytest
 from support.polling import wait_for_status
 from support.private_stack import PrivateStack, private_stack
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
+import pytest
 from support.fault_tasks import DROP, TABLES
 from support.polling import wait_for_status
 from support.private_stack import PrivateStack, private_stack

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
@@ -27,6 +26,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+import pytest
 from support.private_stack import PrivateStack, private_stack
 
 EXAMPLES = 25  # per operation and generation mode

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 import httpx
 import jwt
-import pytest
 
+import pytest
 from config.settings import get_settings
 from support.error_shape import assert_error, raw_request
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import redis.asyncio as aioredis
 
 from background.processors.results import META_PREFIX
@@ -34,7 +35,7 @@ async def test_a_lost_run_is_sent_again_under_its_id_and_the_others_are_left_alo
     broker = aioredis.Redis.from_url(get_settings().redis.url)
     try:
         await broker.set(revoked_key(revoked), "1", ex=600)
-        await broker.set(META_PREFIX + started, '{"status": "STARTED", "task_id": "%s"}' % started, ex=600)
+        await broker.set(META_PREFIX + started, orjson.dumps({"status": "STARTED", "task_id": started}), ex=600)
 
         sweep = await client.post("/tasks/execute/redeliver-lost", json={"older_than_s": 60})
         assert sweep.status_code == 202, sweep.text

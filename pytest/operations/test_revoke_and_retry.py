@@ -14,9 +14,9 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-import pytest
 import redis.asyncio as aioredis
 
+import pytest
 from config.embedded import free_port
 from support.polling import wait_for_status
 from support.processes import start_api, start_worker, stop, wait_for_log

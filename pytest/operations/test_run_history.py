@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
+import pytest
 from support.registry import delete_runs, insert_run
 
 BASE = datetime(2031, 3, 1, 12, 0, tzinfo=UTC)

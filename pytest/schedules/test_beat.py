@@ -16,9 +16,9 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 import redis
 
+import pytest
 from support.beat import beat_env_for, sent_ids, start_beat
 from support.processes import start_api, stop, wait_for_log
 

@@ -5,12 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from celery.schedules import crontab
 from celery.schedules import schedule as interval
 
+import pytest
 from background.processors.schedules import (
-    Scheduled, ScheduleError, beat_entries, describe, parse, resolve, resolve_all,
+    Scheduled,
+    ScheduleError,
+    beat_entries,
+    describe,
+    parse,
+    resolve,
+    resolve_all,
 )
 from config.celery_config import celery_app, discovered_tasks
 

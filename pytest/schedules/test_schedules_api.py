@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+
 import pytest
 
 LIMA = ZoneInfo("America/Lima")

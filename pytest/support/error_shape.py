@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     """`response` is the error `code` with `status`, in the error shape, with nothing leaked."""
     assert response.status_code == status, f"{response.status_code} {response.text[:2000]}"

@@ -15,8 +15,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
+import pytest
 from support.polling import wait_for_status
 
 
