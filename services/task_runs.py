@@ -55,7 +55,8 @@ def _parse(value: Any) -> datetime | None:
     if not value or not isinstance(value, str):
         return None
     parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # Celery stamps date_done in its own timezone; the API answers in UTC like the registry.
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _error_text(result: Any) -> str:
@@ -143,8 +144,6 @@ class TaskRunService:
         status = view["status"]
         started, finished = view.get("started_at"), view.get("finished_at")
         runtime = (finished - started).total_seconds() if started and finished else None
-        if progress is None and status == "SUCCESS":
-            progress = None
         return {
             "task_id": view["task_id"],
             "task_name": view["task_name"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -30,9 +31,10 @@ async def test_table_stats_runs_on_the_worker_and_reports_real_row_counts(
     assert status["started_at"] <= status["finished_at"]
     assert status["runtime_s"] >= 0
     tables = {row["table"]: row for row in status["result"]["tables"]}
-    expected_runs = await db.fetchval("select count(*) from task_runs where status = 'SUCCESS'")
-    # The run's own row is written as SUCCESS only after the count, so it is not counted yet.
-    assert tables["task_runs"]["rows"] in (expected_runs, expected_runs - 1) or tables["task_runs"]["rows"] >= 1
+    # The task counted the registry once it had started: every row submitted by then, its own included.
+    started_at = datetime.fromisoformat(status["started_at"])
+    assert tables["task_runs"]["rows"] == await db.fetchval(
+        "select count(*) from task_runs where submitted_at <= $1", started_at)
     assert tables["alembic_version"]["rows"] == 1
 
 
