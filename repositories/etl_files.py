@@ -1,14 +1,17 @@
 """Per-file SQL of the CSV loads: the checks that give a line its reject reason, and the upsert.
 
-Each `CHECKED` select reads `parsed(line_number, raw, f1 .. fN, v1 .. vN, nf)` (f: the fields as
-written, v: trimmed, nf: the number of fields the line had) and yields one row per line with `reason` null for a good line; the first failing
-check names the reason. Checks mirror the tables' constraints, so a good line never makes the
-upsert fail. Duplicates are found with one hash aggregate over the keys (no sort of the file).
+Each `CHECKED` select reads `parsed(line_number, raw, f1 .. fN, v1 .. vN, nf)` and yields one row
+per line with `reason` null for a good line; the first failing check names the reason. `f` is the
+field as written, `v` its value: trimmed text, or for a number or date column the typed value,
+null when the field is not one (see `EtlRepository.check`). A reason quotes the field as written
+when it is no value of its type, and the value as it would be stored (`-5.00`) when it is out of range. Checks mirror the tables'
+constraints, so a good line never makes the insert fail. Duplicates are found with one hash
+aggregate over the keys (no sort of the file).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def _f(i: int) -> str:
@@ -16,15 +19,12 @@ def _f(i: int) -> str:
 
 
 def _number(i: int, name: str, kind: str) -> str:
-    v = _f(i)
-    return (f"when {v} !~ '^[+-]?[0-9]+(\\.[0-9]+)?$' or not pg_input_is_valid({v}, '{kind}') "
-            f"then format('{name} is not a number of type {kind}: %s', p.f{i})")
+    # NaN is a numeric PostgreSQL reads (and sorts above every number), never an amount
+    return f"when {_f(i)} is null or {_f(i)} = 'NaN' then format('{name} is not a number of type {kind}: %s', p.f{i})"
 
 
 def _date(i: int, name: str) -> str:
-    v = _f(i)
-    return (f"when {v} !~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$' or not pg_input_is_valid({v}, 'date') "
-            f"then format('{name} is not a date (YYYY-MM-DD): %s', p.f{i})")
+    return f"when {_f(i)} is null then format('{name} is not a date (YYYY-MM-DD): %s', p.f{i})"
 
 
 def _kept(n: int) -> str:
@@ -72,18 +72,18 @@ OPERATIONS_CHECKED = f"""
         when d.id is null then format('unknown debtor %s', p.f3)
         when upper({_f(4)}) not in ('PEN', 'USD') then format('currency must be PEN or USD: %s', p.f4)
         {_number(5, 'face_value', 'numeric(18,2)')}
-        when cast({_f(5)} as numeric) <= 0 then format('face_value must be positive: %s', p.f5)
+        when {_f(5)} <= 0 then format('face_value must be positive: %s', p.v5)
         {_number(6, 'advance_pct', 'numeric(5,2)')}
-        when cast({_f(6)} as numeric) <= 0 or cast({_f(6)} as numeric) > 100
-            then format('advance_pct must be in (0, 100]: %s', p.f6)
+        when {_f(6)} <= 0 or {_f(6)} > 100
+            then format('advance_pct must be in (0, 100]: %s', p.v6)
         {_number(7, 'monthly_rate', 'numeric(8,6)')}
-        when cast({_f(7)} as numeric) < 0 then format('monthly_rate must not be negative: %s', p.f7)
+        when {_f(7)} < 0 then format('monthly_rate must not be negative: %s', p.v7)
         {_number(8, 'commission', 'numeric(18,2)')}
-        when cast({_f(8)} as numeric) < 0 then format('commission must not be negative: %s', p.f8)
+        when {_f(8)} < 0 then format('commission must not be negative: %s', p.v8)
         {_date(9, 'disbursed_on')}
         {_date(10, 'due_on')}
-        when cast({_f(10)} as date) < cast({_f(9)} as date)
-            then format('due_on %s is before disbursed_on %s', p.f10, p.f9)
+        when {_f(10)} < {_f(9)}
+            then format('due_on %s is before disbursed_on %s', p.v10, p.v9)
         when lower({_f(11)}) not in ('active', 'paid', 'defaulted', 'cancelled')
             then format('status must be active, paid, defaulted or cancelled: %s', p.f11)
         {DUPLICATE}
@@ -96,9 +96,7 @@ OPERATIONS_CHECKED = f"""
 OPERATIONS_INSERT = """
     insert into operations as t (code, client_id, debtor_id, currency, face_value, advance_pct, monthly_rate,
                                  commission, disbursed_on, due_on, status)
-    select v1, client_id, debtor_id, upper(v4), cast(v5 as numeric(18,2)),
-           cast(v6 as numeric(5,2)), cast(v7 as numeric(8,6)), cast(v8 as numeric(18,2)),
-           cast(v9 as date), cast(v10 as date), lower(v11)
+    select v1, client_id, debtor_id, upper(v4), v5, v6, v7, v8, v9, v10, lower(v11)
     from etl_checked where reason is null"""
 
 OPERATIONS_CONFLICT = """
@@ -120,10 +118,10 @@ PAYMENTS_CHECKED = f"""
         when {_f(1)} = '' or length({_f(1)}) > 40 then format('code must have 1 to 40 characters: %s', p.f1)
         when o.id is null then format('unknown operation %s', p.f2)
         {_date(3, 'paid_on')}
-        when cast({_f(3)} as date) < o.disbursed_on
-            then format('paid_on %s is before the disbursement on %s', p.f3, o.disbursed_on)
+        when {_f(3)} < o.disbursed_on
+            then format('paid_on %s is before the disbursement on %s', p.v3, o.disbursed_on)
         {_number(4, 'amount', 'numeric(18,2)')}
-        when cast({_f(4)} as numeric) <= 0 then format('amount must be positive: %s', p.f4)
+        when {_f(4)} <= 0 then format('amount must be positive: %s', p.v4)
         {DUPLICATE}
     end as reason
     from parsed p
@@ -132,7 +130,7 @@ PAYMENTS_CHECKED = f"""
 
 PAYMENTS_INSERT = """
     insert into payments as t (code, operation_id, paid_on, amount)
-    select v1, operation_id, cast(v3 as date), cast(v4 as numeric(18,2))
+    select v1, operation_id, v3, v4
     from etl_checked where reason is null"""
 
 PAYMENTS_CONFLICT = """
@@ -145,13 +143,21 @@ PAYMENTS_CONFLICT = """
 
 @dataclass(frozen=True, slots=True)
 class CsvFile:
-    """One extract of a batch: its columns (the header line), its checks, its insert and conflict clause."""
+    """One extract of a batch: its columns (the header line), its checks, its insert and conflict clause.
+
+    `types` gives the number and date columns their type (by column name); the others are text.
+    """
 
     name: str
     columns: tuple[str, ...]
     checked: str
     insert: str
     on_conflict: str
+    types: dict[str, str] = field(default_factory=dict)
+
+    def type_of(self, index: int) -> str:
+        """The type of column `index` (1-based): 'text', 'date' or a numeric type such as 'numeric(18,2)'."""
+        return self.types.get(self.columns[index - 1], "text")
 
     @property
     def filename(self) -> str:
@@ -169,7 +175,9 @@ CSV_FILES: tuple[CsvFile, ...] = (
     CsvFile("debtors", ("tax_id", "name"), _party_checked(), _party_insert("debtors"), PARTY_CONFLICT),
     CsvFile("operations", ("code", "client_tax_id", "debtor_tax_id", "currency", "face_value", "advance_pct",
                            "monthly_rate", "commission", "disbursed_on", "due_on", "status"),
-            OPERATIONS_CHECKED, OPERATIONS_INSERT, OPERATIONS_CONFLICT),
+            OPERATIONS_CHECKED, OPERATIONS_INSERT, OPERATIONS_CONFLICT,
+            {"face_value": "numeric(18,2)", "advance_pct": "numeric(5,2)", "monthly_rate": "numeric(8,6)",
+             "commission": "numeric(18,2)", "disbursed_on": "date", "due_on": "date"}),
     CsvFile("payments", ("code", "operation_code", "paid_on", "amount"),
-            PAYMENTS_CHECKED, PAYMENTS_INSERT, PAYMENTS_CONFLICT),
+            PAYMENTS_CHECKED, PAYMENTS_INSERT, PAYMENTS_CONFLICT, {"paid_on": "date", "amount": "numeric(18,2)"}),
 )

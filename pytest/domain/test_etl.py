@@ -71,14 +71,14 @@ async def test_good_lines_load_and_bad_lines_are_kept_with_their_reason(
         ("debtors", 3): "name is empty",
         ("operations", 4): "unknown client 20199999999",
         ("operations", 5): "face_value is not a number of type numeric(18,2): abc",
-        ("operations", 6): "face_value must be positive: -5",
+        ("operations", 6): "face_value must be positive: -5.00",
         ("operations", 7): "due_on 2024-02-09 is before disbursed_on 2024-02-10",
         ("operations", 8): "currency must be PEN or USD: EUR",
         ("operations", 9): "disbursed_on is not a date (YYYY-MM-DD): 2024-13-01",
         ("operations", 10): "expected 11 fields, found 3",
         ("payments", 4): "unknown operation OP4",
         ("payments", 5): "paid_on 2024-01-01 is before the disbursement on 2024-01-10",
-        ("payments", 6): "amount must be positive: 0",
+        ("payments", 6): "amount must be positive: 0.00",
     }
     assert await data.db.fetchval("select raw from etl_rejects where file = 'operations' and line_number = 10") \
         == "OP9,too,few"
@@ -155,3 +155,44 @@ async def test_a_well_formed_file_keeps_each_rejected_line_as_written(
         {"file": "debtors", "line_number": 3, "reason": "expected 2 fields, found 1", "raw": 'Norte"'},
     ]
     assert await data.db.fetchval("select name from debtors where tax_id = '20500000002'") == "Pesquera SA"
+
+
+TYPED = '''
+code,client_tax_id,debtor_tax_id,currency,face_value,advance_pct,monthly_rate,commission,disbursed_on,due_on,status
+OK1,20100000001,20500000001,PEN, 1e3 ,90,0.02,0,2024-01-10,2024-02-09,active
+NAN1,20100000001,20500000001,PEN,NaN,90,0.02,0,2024-01-10,2024-02-09,active
+DMY1,20100000001,20500000001,PEN,100,90,0.02,0,05/01/2024,2024-02-09,active
+FEB30,20100000001,20500000001,PEN,100,90,0.02,0,2024-01-10,2024-02-30,active
+ADV1,20100000001,20500000001,PEN,100,150,0.02,0,2024-01-10,2024-02-09,active
+EMPTY1,20100000001,20500000001,PEN,,90,0.02,0,2024-01-10,2024-02-09,active
+COM1,20100000001,20500000001,PEN,100,90,0.02,-1,2024-01-10,2024-02-09,active
+'''
+TYPED_REASONS = {
+    3: "face_value is not a number of type numeric(18,2): NaN",
+    4: "disbursed_on is not a date (YYYY-MM-DD): 05/01/2024",
+    5: "due_on is not a date (YYYY-MM-DD): 2024-02-30",
+    6: "advance_pct must be in (0, 100]: 150.00",
+    7: "face_value is not a number of type numeric(18,2): ",
+    8: "commission must not be negative: -1.00",
+}
+
+
+@pytest.mark.parametrize("malformed", ["", "OPX,too,few\n"], ids=["copy-parses-the-file", "split-line-by-line"])
+async def test_typed_values_are_checked_alike_whether_copy_or_sql_splits_the_file(
+        repositories: RepositoryFactory, data: FactoringData, inbox: Inbox, malformed: str) -> None:
+    # A well-formed file is parsed by COPY, numbers typed; a line with too few fields sends the whole
+    # file down the line-by-line path. The reasons must not depend on which path a file took.
+    inbox.batch("b1", clients=CLIENTS, debtors=DEBTORS, operations=TYPED + malformed)
+
+    result = await run_etl(repositories, RecordingProgress(), "b1")
+
+    rejects = {r["line_number"]: r["reason"] for r in await data.rows(
+        "select line_number, reason from etl_rejects where file = 'operations'")}
+    expected = dict(TYPED_REASONS)
+    if malformed:
+        expected[9] = "expected 11 fields, found 3"
+    assert rejects == expected
+    assert result["batches"]["b1"]["operations"] == {"loaded": 1, "updated": 0, "rejected": len(expected)}
+    assert await data.rows("select code, face_value from operations") == [{"code": "OK1", "face_value": D("1000.00")}]
+    assert await data.db.fetchval("select raw from etl_rejects where file = 'operations' and line_number = 4") \
+        == "DMY1,20100000001,20500000001,PEN,100,90,0.02,0,05/01/2024,2024-02-09,active"

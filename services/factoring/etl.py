@@ -59,11 +59,10 @@ async def _load_file(repo: EtlRepository, batch: str, folder: Path, spec: CsvFil
     if path.stat().st_size == 0 or tuple(header) != spec.columns:
         raise EtlError(f"{batch}/{spec.filename}: the header must be {','.join(spec.columns)}",
                        description=f"found: {','.join(header)}")
-    width = len(spec.columns)
-    exact = not await repo.stage_fields(path, width, data_lines)
+    exact = not await repo.stage_fields(path, spec, data_lines)
     if exact:
         await repo.stage(path)
-    await repo.check(spec.checked, width, exact=exact)
+    await repo.check(spec, exact=exact)
     rejected = await repo.keep_rejects(batch, spec.name)
     if rejected and not exact:
         await repo.fill_reject_lines(path, batch, spec.name)
