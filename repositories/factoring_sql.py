@@ -28,8 +28,41 @@ def fx(currency: str, rate: str) -> str:
 
 
 def month_index(day: str) -> str:
-    """Months since year 0 (year * 12 + month - 1): consecutive integers across years."""
-    return f"(extract(year from {day})::int * 12 + extract(month from {day})::int - 1)"
+    """Months since year 0 (year * 12 + month - 1): consecutive integers across years.
+
+    date_part (a float) rather than extract (a numeric since PostgreSQL 14): it runs per row."""
+    return f"(date_part('year', {day})::int * 12 + date_part('month', {day})::int - 1)"
+
+
+# expected income of one operation, in its currency: financed x monthly_rate x term_days / day_count + commission
+INCOME = ("o.face_value * o.advance_pct / 100 * o.monthly_rate * (o.due_on - o.disbursed_on) / :day_count"
+          " + o.commission")
+
+# Placements and collections per day in PEN, for the days of [:lo, :hi]. Summed per (day, currency)
+# in the operation's currency first and converted once per group: the same day and currency share
+# one rate, so sum(x * rate) = rate * sum(x) exactly (numeric), and no per-row join with the rates.
+# Needs RATE_CALENDAR.
+DAILY_FLOWS = f"""
+placed_native as (
+    select o.disbursed_on as day, o.currency, count(*) as n, sum(o.face_value) as placements,
+           sum(o.face_value * o.advance_pct / 100) as financed, sum({INCOME}) as income
+    from operations o
+    where o.status <> :excluded and o.disbursed_on between :lo and :hi
+    group by 1, 2),
+placed_by_day as (
+    select p.day, sum(p.n) as n, sum(p.placements * {fx('p.currency', 'rc.sell')}) as placements,
+           sum(p.financed * {fx('p.currency', 'rc.sell')}) as financed, sum(p.income * {fx('p.currency', 'rc.sell')}) as income
+    from placed_native p left join rate_calendar rc on rc.day = p.day
+    group by p.day),
+collected_native as (
+    select p.paid_on as day, o.currency, sum(p.amount) as collections
+    from payments p join operations o on o.id = p.operation_id
+    where o.status <> :excluded and p.paid_on between :lo and :hi
+    group by 1, 2),
+collected_by_day as (
+    select c.day, sum(c.collections * {fx('c.currency', 'rc.sell')}) as collections
+    from collected_native c left join rate_calendar rc on rc.day = c.day
+    group by c.day)"""
 
 
 class RebuildRepository(BaseRepository):
@@ -47,6 +80,18 @@ class RebuildRepository(BaseRepository):
         await self.session.execute(text("set local maintenance_work_mem = '512MB'"))
         if big_hashes:
             await self.session.execute(text("set local work_mem = '256MB'"))
+
+    async def insert_rows(self, table: str, columns: str, select: str, params: dict[str, Any]) -> int:
+        """Insert the rows of `select` (a few, computed from many) into `table`; the row count.
+
+        Through a temporary table: PostgreSQL runs the select of CREATE TABLE AS with parallel
+        workers, never that of INSERT ... SELECT (kpi at 1M operations: ~2x faster on 2 cores).
+        """
+        rows = f"{table.rsplit('.', 1)[-1]}_rows"
+        await self.session.execute(text(f"drop table if exists {rows}"))
+        await self.session.execute(text(f"create temp table {rows} ({columns}) on commit drop as {select}"), params)
+        result = await self.session.execute(text(f"insert into {table} ({columns}) select {columns} from {rows}"))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def truncate(self, *tables: str) -> None:
         """Empty `tables` for a full rebuild. TRUNCATE takes an ACCESS EXCLUSIVE lock until commit:

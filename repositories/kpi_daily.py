@@ -7,10 +7,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from repositories.factoring_sql import RATE_CALENDAR, RebuildRepository, fx
-
-INCOME = ("o.face_value * o.advance_pct / 100 * o.monthly_rate * (o.due_on - o.disbursed_on) / :day_count"
-          " + o.commission")
+from repositories.factoring_sql import DAILY_FLOWS, RATE_CALENDAR, RebuildRepository
 
 
 class KpiDailyRepository(RebuildRepository):
@@ -34,33 +31,14 @@ class KpiDailyRepository(RebuildRepository):
 
     async def insert_range(self, date_from: date, date_to: date, *, excluded: str, day_count: int) -> int:
         """Insert one row per day of the range with a placement or a collection; returns the row count."""
-        result = await self.session.execute(text(f"""
-            with {RATE_CALENDAR},
-            placed as (
-                select o.disbursed_on as day, count(*) as n,
-                       sum(o.face_value * {fx('o.currency', 'rc.sell')}) as placements,
-                       sum(o.face_value * o.advance_pct / 100 * {fx('o.currency', 'rc.sell')}) as financed,
-                       sum(({INCOME}) * {fx('o.currency', 'rc.sell')}) as income
-                from operations o
-                left join rate_calendar rc on o.currency = 'USD' and rc.day = o.disbursed_on
-                where o.status <> :excluded and o.disbursed_on between :lo and :hi
-                group by o.disbursed_on),
-            collected as (
-                select p.paid_on as day, sum(p.amount * {fx('o.currency', 'rc.sell')}) as collections
-                from payments p
-                join operations o on o.id = p.operation_id
-                left join rate_calendar rc on o.currency = 'USD' and rc.day = p.paid_on
-                where o.status <> :excluded and p.paid_on between :lo and :hi
-                group by p.paid_on)
-            insert into kpi_daily (day, placements_count, placements_pen, financed_pen, expected_income_pen,
-                                   collections_pen)
+        return await self.insert_rows("kpi_daily", "day, placements_count, placements_pen, financed_pen, "
+                                      "expected_income_pen, collections_pen", f"""
+            with {RATE_CALENDAR}, {DAILY_FLOWS}
             select coalesce(pl.day, co.day), coalesce(pl.n, 0), round(coalesce(pl.placements, 0), 2),
                    round(coalesce(pl.financed, 0), 2), round(coalesce(pl.income, 0), 2),
                    round(coalesce(co.collections, 0), 2)
-            from placed pl full join collected co on co.day = pl.day
-        """), {"lo": date_from, "hi": date_to, "excluded": excluded, "day_count": day_count,
-               "rates_until": date_to})
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            from placed_by_day pl full join collected_by_day co on co.day = pl.day
+        """, {"lo": date_from, "hi": date_to, "excluded": excluded, "day_count": day_count, "rates_until": date_to})
 
     async def totals(self, date_from: date, date_to: date) -> dict[str, Any]:
         """Sums of the range's rows, for the task result."""

@@ -101,3 +101,30 @@ async def test_an_empty_year_has_twelve_zero_rows(repositories: RepositoryFactor
     rows = await data.rows(QUERY, 2030)
     assert [r["month"] for r in rows] == list(range(1, 13))
     assert {(r["placements_count"], r["outstanding_pen"], r["delinquency_ratio"]) for r in rows} == {(0, D(0), D(0))}
+
+
+async def test_an_overpaid_operation_is_settled_and_never_negative(
+        repositories: RepositoryFactory, data: FactoringData) -> None:
+    c, d = await data.client(), await data.debtor()
+    # 1000 due 2024-02-09: 600 in February, 600 in March (settled, 200 over), 50 more in May
+    a = await data.operation(client=c, debtor=d, face_value="1000.00", disbursed_on=date(2024, 1, 10),
+                             due_on=date(2024, 2, 9))
+    await data.payment(a, date(2024, 2, 15), "600.00")
+    await data.payment(a, date(2024, 3, 10), "600.00")
+    await data.payment(a, date(2024, 5, 5), "50.00")
+    # 500 due 2024-01-20: 40 days past due at the end of February, 300 paid in March and April
+    b = await data.operation(client=c, debtor=d, face_value="500.00", disbursed_on=date(2024, 1, 5),
+                             due_on=date(2024, 1, 20))
+    await data.payment(b, date(2024, 3, 20), "300.00")
+    await data.payment(b, date(2024, 4, 10), "300.00")
+
+    await rebuild_monthly(repositories, RecordingProgress(), 2024)
+
+    rows = await data.rows(QUERY, 2024)
+    assert [(r["month"], r["outstanding_pen"], r["overdue_30_pen"], r["delinquency_ratio"]) for r in rows] == [
+        (1, D("1500.00"), D("0.00"), D("0")),
+        (2, D("900.00"), D("500.00"), D("0.555556")),
+        (3, D("200.00"), D("200.00"), D("1.000000")),
+        *[(m, D("0.00"), D("0.00"), D("0")) for m in range(4, 13)],
+    ]
+    assert [r["collections_pen"] for r in rows[:5]] == [D("0.00"), D("600.00"), D("900.00"), D("300.00"), D("50.00")]
