@@ -102,6 +102,15 @@ class EtlRepository(RebuildRepository):
         await driver.execute("release savepoint etl_copy")
         return True
 
+    async def savepoint(self, name: str) -> None:
+        await (await self._driver()).execute(f"savepoint {name}")
+
+    async def release(self, name: str) -> None:
+        await (await self._driver()).execute(f"release savepoint {name}")
+
+    async def rollback_to(self, name: str) -> None:
+        await (await self._driver()).execute(f"rollback to savepoint {name}")
+
     async def stage(self, path: Path) -> int:
         """COPY the file's lines, untouched, into `etl_raw`; line_number 1 is the header. Returns the line count."""
         await self.session.execute(text("drop table if exists etl_raw"))
@@ -114,7 +123,7 @@ class EtlRepository(RebuildRepository):
                                    quote="\x01", encoding="utf-8")
         return int((await self.session.execute(text("select count(*) from etl_raw"))).scalar_one())
 
-    async def check(self, spec: CsvFile, *, exact: bool) -> None:
+    async def check(self, spec: CsvFile, *, exact: bool, duplicates: bool = True) -> None:
         """Materialise `etl_checked`: every data line, its values and its reject reason (null when good).
 
         `offset 0` keeps `staged` and `parsed` subqueries of their own: each value is computed once
@@ -142,7 +151,7 @@ class EtlRepository(RebuildRepository):
         parsed = f"{source}, parsed as not materialized (select line_number, raw, {fields}, {values}, nf from staged offset 0)"
         await self.session.execute(text("drop table if exists etl_checked"))
         await self.session.execute(text(
-            f"create temp table etl_checked on commit drop as with {parsed} {spec.checked}"))
+            f"create temp table etl_checked on commit drop as with {parsed} {spec.checks(duplicates=duplicates)}"))
 
     async def keep_rejects(self, batch: str, file: str) -> int:
         """Copy the rejected lines of `etl_checked` into `etl_rejects`; returns how many."""

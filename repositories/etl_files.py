@@ -155,6 +155,11 @@ class CsvFile:
     on_conflict: str
     types: dict[str, str] = field(default_factory=dict)
 
+    def checks(self, *, duplicates: bool) -> str:
+        """The checking select; without `duplicates`, one that does not look for repeated keys
+        (see `services.factoring.etl`: a load tries that first)."""
+        return self.checked if duplicates else self.checked.replace(DUPLICATES, "").replace(DUPLICATE, "")
+
     def type_of(self, index: int) -> str:
         """The type of column `index` (1-based): 'text', 'date' or a numeric type such as 'numeric(18,2)'."""
         return self.types.get(self.columns[index - 1], "text")

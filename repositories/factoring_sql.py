@@ -168,6 +168,24 @@ class RebuildRepository(BaseRepository):
             "select format('%s.%I', relnamespace::regnamespace, relname || '_build') from pg_class "
             "where oid = cast(:table as regclass)"), {"table": table})).scalar_one())
 
+    async def _truncate_if_empty(self, table: str) -> None:
+        """TRUNCATE the empty `table` (and the tables whose foreign keys refer to it, when empty too).
+
+        The table gets a new file in this transaction: with wal_level = minimal (the embedded
+        server's) the rows then loaded into it are not also written to the WAL.
+        """
+        tables = list((await self.session.execute(text("""
+            with recursive refs(rel) as (
+                select cast(:table as regclass)
+                union
+                select k.conrelid::regclass from pg_constraint k join refs r on k.confrelid = r.rel
+                where k.contype = 'f')
+            select rel::text from refs"""), {"table": table})).scalars())
+        for other in tables:
+            if other != table and (await self.session.execute(text(f"select exists (select 1 from {other})"))).scalar_one():
+                return
+        await self.session.execute(text(f"truncate {', '.join(tables)}"))
+
     async def insert_into_empty(self, table: str, statement: str, params: dict[str, Any] | None = None) -> int:
         """Fill an empty `table` with a plain `insert ... select`, its keys built afterwards; the row count.
 
@@ -194,6 +212,7 @@ class RebuildRepository(BaseRepository):
         keys = [(r[0], r[1], bool(r[2])) for r in rows]
         for drop, _, _ in keys:
             await self.session.execute(text(drop))
+        await self._truncate_if_empty(table)
         result = await self.session.execute(text(statement), params or {})
         # keys and indexes first: the foreign-key checks that follow can use them
         for _, create, _ in sorted(keys, key=lambda k: k[2]):

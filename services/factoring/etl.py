@@ -6,12 +6,16 @@ import re
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from background.processors.progress import Progress
 from config.domain_settings import get_etl_settings
 from config.repository_factory import RepositoryFactory
 from repositories.etl import EtlRepository
 from repositories.etl_files import CSV_FILES, CsvFile
 from services.factoring.errors import EtlError
+
+UNIQUE_VIOLATION = "23505"
 
 BATCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -62,14 +66,40 @@ async def _load_file(repo: EtlRepository, batch: str, folder: Path, spec: CsvFil
     exact = not await repo.stage_fields(path, spec, data_lines)
     if exact:
         await repo.stage(path)
-    await repo.check(spec, exact=exact)
+    if not await repo.is_empty(spec.name):
+        await repo.check(spec, exact=exact)
+        rejected = await _keep_rejects(repo, batch, path, spec, exact=exact)
+        inserted, updated = await repo.upsert(spec.upsert)
+        return {"loaded": inserted, "updated": updated, "rejected": rejected}
+    # A first load into an empty table. Extracts rarely repeat a key, and looking for repeats costs
+    # a hash of every key (~1 s per million lines), so the load first goes without: a repeated key
+    # then breaks the unique key built over the loaded rows, and the load of this file starts over
+    # from its staged lines, looking for them. (An upsert cannot go without: a repeated key whose
+    # first line changes nothing would not make it fail.)
+    await repo.savepoint("etl_file")
+    try:
+        counts = await _first_load(repo, batch, path, spec, exact=exact, duplicates=False)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+            raise
+        await repo.rollback_to("etl_file")
+        counts = await _first_load(repo, batch, path, spec, exact=exact, duplicates=True)
+    await repo.release("etl_file")
+    return counts
+
+
+async def _keep_rejects(repo: EtlRepository, batch: str, path: Path, spec: CsvFile, *, exact: bool) -> int:
     rejected = await repo.keep_rejects(batch, spec.name)
     if rejected and not exact:
         await repo.fill_reject_lines(path, batch, spec.name)
-    if await repo.is_empty(spec.name):
-        return {"loaded": await repo.insert_into_empty(spec.name, spec.insert), "updated": 0, "rejected": rejected}
-    inserted, updated = await repo.upsert(spec.upsert)
-    return {"loaded": inserted, "updated": updated, "rejected": rejected}
+    return rejected
+
+
+async def _first_load(repo: EtlRepository, batch: str, path: Path, spec: CsvFile, *, exact: bool,
+                      duplicates: bool) -> dict[str, int]:
+    await repo.check(spec, exact=exact, duplicates=duplicates)
+    rejected = await _keep_rejects(repo, batch, path, spec, exact=exact)
+    return {"loaded": await repo.insert_into_empty(spec.name, spec.insert), "updated": 0, "rejected": rejected}
 
 
 async def load_batch(repositories: RepositoryFactory, progress: Progress, batch: str, folder: Path,
