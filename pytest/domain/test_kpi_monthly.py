@@ -9,6 +9,7 @@ import pytest
 from config.repository_factory import RepositoryFactory
 from factories.factoring import FactoringData
 from factories.progress import FailingProgress, InjectedFailure, RecordingProgress
+from services.factoring.errors import MissingExchangeRateError
 from services.factoring.kpi import rebuild_monthly
 
 QUERY = "select * from kpi_monthly where year = $1 order by month"
@@ -128,3 +129,16 @@ async def test_an_overpaid_operation_is_settled_and_never_negative(
         *[(m, D("0.00"), D("0.00"), D("0")) for m in range(4, 13)],
     ]
     assert [r["collections_pen"] for r in rows[:5]] == [D("0.00"), D("600.00"), D("900.00"), D("300.00"), D("50.00")]
+
+
+async def test_a_usd_date_before_every_rate_fails_naming_the_date(
+        repositories: RepositoryFactory, data: FactoringData) -> None:
+    await data.rate(date(2024, 3, 1), sell="3.7000")  # the first rate comes after 2024-01-01
+    c, d = await data.client(), await data.debtor()
+    await data.operation(client=c, debtor=d, face_value="100.00", disbursed_on=date(2024, 1, 5),
+                         due_on=date(2024, 2, 5))  # PEN: needs no rate
+    await data.operation(client=c, debtor=d, currency="USD", face_value="100.00", disbursed_on=date(2024, 2, 10),
+                         due_on=date(2024, 3, 10))
+
+    with pytest.raises(MissingExchangeRateError, match="no USD/PEN exchange rate on or before 2024-02-10"):
+        await rebuild_monthly(repositories, RecordingProgress(), 2024)

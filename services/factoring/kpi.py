@@ -11,7 +11,7 @@ from repositories.exchange_rates import ExchangeRateRepository
 from repositories.kpi_daily import KpiDailyRepository
 from repositories.kpi_monthly import KpiMonthlyRepository
 from services.factoring.results import jsonable
-from services.factoring.rules import DAY_COUNT, EXCLUDED_STATUS, OVERDUE_DAYS, default_range, ensure_rates
+from services.factoring.rules import DAY_COUNT, EXCLUDED_STATUS, OVERDUE_DAYS, default_range, ensure_rates_from
 
 # `toolbox.kpi` without dates rebuilds the last 30 days up to today: late payments and
 # corrections of the past month land in the daily table on the next run.
@@ -27,8 +27,8 @@ async def rebuild_daily(repositories: RepositoryFactory, progress: Progress,
         await repo.lock("kpi_daily")
         await repo.tune()
         progress.update(0, 3, "checking exchange rates")
-        ensure_rates(await repo.usd_dates_needed(start, end, EXCLUDED_STATUS),
-                     await uow.repo(ExchangeRateRepository).earliest_date())
+        await ensure_rates_from(start, await uow.repo(ExchangeRateRepository).earliest_date(),
+                                lambda: repo.usd_dates_needed(start, end, EXCLUDED_STATUS))
         progress.update(1, 3, f"deleting kpi_daily {start}..{end}")
         deleted = await repo.delete_range(start, end)
         progress.update(2, 3, f"computing kpi_daily {start}..{end}")
@@ -45,8 +45,8 @@ async def rebuild_monthly(repositories: RepositoryFactory, progress: Progress, y
         await repo.lock("kpi_monthly")
         await repo.tune()
         progress.update(0, 3, "checking exchange rates")
-        ensure_rates(await repo.usd_dates_needed(year, EXCLUDED_STATUS),
-                     await uow.repo(ExchangeRateRepository).earliest_date())
+        await ensure_rates_from(date(year, 1, 1), await uow.repo(ExchangeRateRepository).earliest_date(),
+                                lambda: repo.usd_dates_needed(year, EXCLUDED_STATUS))
         progress.update(1, 3, f"deleting kpi_monthly {year}")
         deleted = await repo.delete_year(year)
         progress.update(2, 3, f"computing kpi_monthly {year}")

@@ -7,6 +7,7 @@ a missing exchange rate is judged. Repositories receive them as bound parameters
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -48,6 +49,15 @@ def bucket_of(days_past_due: int) -> str:
         if bucket.max_days is None or days_past_due <= bucket.max_days:
             return bucket.label
     raise AssertionError("the last bucket is unbounded")
+
+
+async def ensure_rates_from(first_day: date, earliest_rate: date | None,
+                            earliest_needed: Callable[[], Awaitable[date | None]]) -> None:
+    """`ensure_rates` for conversions on `first_day` or later: a rate on or before `first_day`
+    converts them all, so only without one is the earliest needed date looked up (a query over
+    the operations and their payments)."""
+    if earliest_rate is None or earliest_rate > first_day:
+        ensure_rates(await earliest_needed(), earliest_rate)
 
 
 def ensure_rates(earliest_needed: date | None, earliest_rate: date | None) -> None:
