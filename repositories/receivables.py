@@ -12,11 +12,16 @@ from repositories.factoring_sql import RebuildRepository, fx
 
 
 class Bucket(Protocol):
-    """What the SQL needs of an aging bucket (services.factoring.rules.AgingBucket)."""
+    """What the SQL needs of an aging bucket (services.factoring.rules.AgingBucket), read-only."""
 
-    label: str
-    max_days: int | None
-    column: str
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def max_days(self) -> int | None: ...
+
+    @property
+    def column(self) -> str: ...
 
 
 def _bucket_case(buckets: Sequence[Bucket], days: str, params: dict[str, Any]) -> str:

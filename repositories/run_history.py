@@ -55,11 +55,11 @@ class RunHistoryRepository(BaseRepository):
 
         False when the run had already reached a terminal state (nothing changed).
         """
-        stmt = insert(TaskRun).values(
+        row = insert(TaskRun).values(
             task_id=task_id, task_name=task_name, status="REVOKED", origin="worker", submitted_at=at,
             finished_at=at, error=error, retries=0,
         )
-        stmt = stmt.on_conflict_do_update(
+        stmt = row.on_conflict_do_update(
             index_elements=[TaskRun.task_id],
             set_={"status": "REVOKED", "finished_at": at, "error": error},
             where=TaskRun.status.notin_(TERMINAL_STATES),

@@ -251,7 +251,7 @@ def _http_families(fields: dict[bytes, bytes]) -> list[Metric]:
         parts.setdefault((method, route, status), {})[part] = value
     for labels, values in sorted(parts.items()):
         count.add_metric(list(labels), values.get("count", 0.0))
-        seconds.add_metric(list(labels), values.get("count", 0.0), values.get("sum", 0.0))
+        seconds.add_metric(list(labels), int(values.get("count", 0)), values.get("sum", 0.0))
     return [count, seconds]
 
 

@@ -11,7 +11,7 @@ import redis
 UNACKED_KEY = "unacked"
 
 
-def _message_id(raw: bytes) -> str | None:
+def _message_id(raw: bytes | str) -> str | None:
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError:

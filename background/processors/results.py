@@ -24,7 +24,9 @@ class ResultReader:
         self._reads: Coalescer[str] = Coalescer(self._mget)
 
     async def _mget(self, task_ids: list[str]) -> list[bytes | None]:
-        return list(await self._client.mget([META_PREFIX + task_id for task_id in task_ids]))
+        # a client without decode_responses: values are bytes
+        values = await self._client.mget([META_PREFIX + task_id for task_id in task_ids])
+        return [v.encode() if isinstance(v, str) else v for v in values]
 
     async def meta(self, task_id: str) -> dict[str, Any] | None:
         """The stored meta, or None if absent or Redis is unreachable (the registry still answers)."""
