@@ -154,7 +154,11 @@ class KpiMonthlyRepository(RebuildRepository):
                   "excluded": excluded, "day_count": day_count, "overdue_days": overdue_days,
                   "rates_until": date(year, 12, 31)}
         await self.session.execute(text("drop table if exists kpi_overpaid"))
+        # With little memory the planner merges the ordered totals with the operations' primary key
+        # instead of hashing ~700k totals (at 1M operations: 0.66-0.70 s against 1.0-1.17 s).
+        await self.session.execute(text("set local work_mem = '4MB'"))
         await self.session.execute(text(f"create temp table kpi_overpaid on commit drop as {OVERPAID}"), params)
+        await self.tune()
         # The planner guesses ~700k groups for pays_by_day (there are a few thousand: day and month
         # keys) and so finds a parallel plan not worth its tuple transfers; at this cost it takes one.
         await self.session.execute(text("set local parallel_tuple_cost = 0.01"))
