@@ -86,23 +86,23 @@ class EtlRepository(RebuildRepository):
         await self.session.execute(text(
             "create temp table etl_fields (line_number integer generated always as identity (start with 2), "
             + ", ".join(f"{c} {t}" for c, t in zip(columns, types, strict=True)) + ") on commit drop"))
-        driver = await self._driver()
         # A savepoint of our own on the driver connection: a COPY that fails leaves nothing behind.
-        await driver.execute("savepoint etl_copy")
+        await self.savepoint("etl_copy")
         try:
             # force_not_null: an empty text field is '' as on the exact path, not NULL.
-            status = await driver.copy_to_table(
+            status = await (await self._driver()).copy_to_table(
                 "etl_fields", source=path, columns=columns, format="csv", header=True, encoding="utf-8",
                 force_not_null=[c for c, t in zip(columns, types, strict=True) if t == "text"])
             if int(status.split()[-1]) != data_lines:
                 raise _NotOneRecordPerLine
         except (asyncpg.exceptions.DataError, _NotOneRecordPerLine):
-            await driver.execute("rollback to savepoint etl_copy")
+            await self.rollback_to("etl_copy")
             return False
-        await driver.execute("release savepoint etl_copy")
+        await self.release("etl_copy")
         return True
 
     async def savepoint(self, name: str) -> None:
+        """A savepoint on the driver connection (SQLAlchemy's session does not track it)."""
         await (await self._driver()).execute(f"savepoint {name}")
 
     async def release(self, name: str) -> None:

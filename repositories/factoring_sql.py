@@ -38,31 +38,41 @@ def month_index(day: str) -> str:
 INCOME = ("o.face_value * o.advance_pct / 100 * o.monthly_rate * (o.due_on - o.disbursed_on) / :day_count"
           " + o.commission")
 
-# Placements and collections per day in PEN, for the days of [:lo, :hi]. Summed per (day, currency)
-# in the operation's currency first and converted once per group: the same day and currency share
-# one rate, so sum(x * rate) = rate * sum(x) exactly (numeric), and no per-row join with the rates.
-# Needs RATE_CALENDAR.
+def pen_by_day(placed: str, collected: str) -> str:
+    """CTEs `placed_by_day` (n, placements, financed, income) and `collected_by_day` (collections) in
+    PEN for the days from :lo on, from CTEs `placed` (day, currency, n, face_value, financed, income)
+    and `collected` (day, currency, amount) summed in the operation's currency. Each (day, currency)
+    group is converted once: the same day shares one rate, so sum(x * rate) = rate * sum(x)
+    exactly (numeric), and no row of the big tables is joined with the rates. Needs RATE_CALENDAR."""
+    return f"""
+placed_by_day as (
+    select p.day, sum(p.n) as n, sum(p.face_value * {fx('p.currency', 'rc.sell')}) as placements,
+           sum(p.financed * {fx('p.currency', 'rc.sell')}) as financed,
+           sum(p.income * {fx('p.currency', 'rc.sell')}) as income
+    from {placed} p left join rate_calendar rc on rc.day = p.day
+    where p.day >= :lo
+    group by p.day),
+collected_by_day as (
+    select c.day, sum(c.amount * {fx('c.currency', 'rc.sell')}) as collections
+    from {collected} c left join rate_calendar rc on rc.day = c.day
+    where c.day >= :lo
+    group by c.day)"""
+
+
+# Placements and collections per day in PEN, for the days of [:lo, :hi] (see pen_by_day).
 DAILY_FLOWS = f"""
 placed_native as (
-    select o.disbursed_on as day, o.currency, count(*) as n, sum(o.face_value) as placements,
+    select o.disbursed_on as day, o.currency, count(*) as n, sum(o.face_value) as face_value,
            sum(o.face_value * o.advance_pct / 100) as financed, sum({INCOME}) as income
     from operations o
     where o.status <> :excluded and o.disbursed_on between :lo and :hi
     group by 1, 2),
-placed_by_day as (
-    select p.day, sum(p.n) as n, sum(p.placements * {fx('p.currency', 'rc.sell')}) as placements,
-           sum(p.financed * {fx('p.currency', 'rc.sell')}) as financed, sum(p.income * {fx('p.currency', 'rc.sell')}) as income
-    from placed_native p left join rate_calendar rc on rc.day = p.day
-    group by p.day),
 collected_native as (
-    select p.paid_on as day, o.currency, sum(p.amount) as collections
+    select p.paid_on as day, o.currency, sum(p.amount) as amount
     from payments p join operations o on o.id = p.operation_id
     where o.status <> :excluded and p.paid_on between :lo and :hi
     group by 1, 2),
-collected_by_day as (
-    select c.day, sum(c.collections * {fx('c.currency', 'rc.sell')}) as collections
-    from collected_native c left join rate_calendar rc on rc.day = c.day
-    group by c.day)"""
+{pen_by_day("placed_native", "collected_native")}"""
 
 
 class RebuildRepository(BaseRepository):
@@ -92,12 +102,6 @@ class RebuildRepository(BaseRepository):
         await self.session.execute(text(f"create temp table {rows} ({columns}) on commit drop as {select}"), params)
         result = await self.session.execute(text(f"insert into {table} ({columns}) select {columns} from {rows}"))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-    async def truncate(self, *tables: str) -> None:
-        """Empty `tables` for a full rebuild. TRUNCATE takes an ACCESS EXCLUSIVE lock until commit:
-        readers wait for the new rows (they never see an empty or half-built table), and the
-        rebuild neither leaves a million dead rows behind nor updates indexes row by row."""
-        await self.session.execute(text(f"truncate {', '.join(tables)}"))
 
     async def start_build(self, table: str) -> str:
         """Create `<table>_build`, an empty copy of `table` without its indexes, in the same schema; its name.

@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlalchemy import text
 
-from repositories.factoring_sql import INCOME, RATE_CALENDAR, RebuildRepository, fx, month_index
+from repositories.factoring_sql import INCOME, RATE_CALENDAR, RebuildRepository, fx, month_index, pen_by_day
 
 COLUMNS = ("year, month, placements_count, placements_pen, financed_pen, expected_income_pen, collections_pen, "
            "ytd_placements_count, ytd_placements_pen, ytd_financed_pen, ytd_expected_income_pen, ytd_collections_pen, "
@@ -51,19 +51,7 @@ pays_by_day as materialized (
     from payments p join operations o on o.id = p.operation_id
     where o.status <> :excluded and p.paid_on <= :year_end
     group by 1, 2, 3, 4),
-placed_by_day as (
-    -- converted per day and currency (one rate): sum(x * rate) = rate * sum(x), exactly
-    select p.day, sum(p.n) as n, sum(p.face_value * {fx('p.currency', 'rc.sell')}) as placements,
-           sum(p.financed * {fx('p.currency', 'rc.sell')}) as financed,
-           sum(p.income * {fx('p.currency', 'rc.sell')}) as income
-    from ops_by_day p left join rate_calendar rc on rc.day = p.day
-    where p.day >= :lo
-    group by p.day),
-collected_by_day as (
-    select c.day, sum(c.amount * {fx('c.currency', 'rc.sell')}) as collections
-    from pays_by_day c left join rate_calendar rc on rc.day = c.day
-    where c.day >= :lo
-    group by c.day)"""
+{pen_by_day("ops_by_day", "pays_by_day")}"""
 
 # Operations paid more than their face value by the year end (few): a streaming total over the
 # (operation_id, paid_on) index, `order by` keeping the planner from hashing ~700k groups. Its own

@@ -10,6 +10,8 @@ from config.repository_factory import RepositoryFactory
 from factories.factoring import FactoringData
 from factories.inbox import Inbox
 from factories.progress import RecordingProgress
+from repositories.etl import EtlRepository
+from repositories.etl_files import CSV_FILES
 from services.factoring.errors import EtlError
 from services.factoring.etl import run_etl
 
@@ -182,7 +184,11 @@ async def test_typed_values_are_checked_alike_whether_copy_or_sql_splits_the_fil
         repositories: RepositoryFactory, data: FactoringData, inbox: Inbox, malformed: str) -> None:
     # A well-formed file is parsed by COPY, numbers typed; a line with too few fields sends the whole
     # file down the line-by-line path. The reasons must not depend on which path a file took.
-    inbox.batch("b1", clients=CLIENTS, debtors=DEBTORS, operations=TYPED + malformed)
+    folder = inbox.batch("b1", clients=CLIENTS, debtors=DEBTORS, operations=TYPED + malformed)
+    async with repositories.unit_of_work() as uow:  # which path the load takes (the staging table drops at commit)
+        operations = next(spec for spec in CSV_FILES if spec.name == "operations")
+        lines = len((TYPED + malformed).strip().splitlines()) - 1
+        assert await uow.repo(EtlRepository).stage_fields(folder / "operations.csv", operations, lines) is (not malformed)
 
     result = await run_etl(repositories, RecordingProgress(), "b1")
 
