@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import statistics
 import subprocess
@@ -102,7 +103,7 @@ async def measure(services: list[Service], rounds: int, seconds: float, connecti
             _wait_drained(broker)
         for service in order:
             task_id = finished[service.name]
-            sample = await hammer("127.0.0.1", service.port, lambda s=service, t=task_id: s.status_request(t),
+            sample = await hammer("127.0.0.1", service.port, functools.partial(service.status_request, task_id),
                                   connections, seconds)
             results[service.name]["status"].append(sample)
         for service in order:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -66,7 +67,7 @@ def copy_project(target: Path, generated: int) -> Path:
     return target
 
 
-def _timed_start(command: list[str], cwd: Path, env: dict[str, str], ready: callable) -> tuple[float, subprocess.Popen[bytes]]:  # type: ignore[valid-type]
+def _timed_start(command: list[str], cwd: Path, env: dict[str, str], ready: Callable[[Path], bool]) -> tuple[float, subprocess.Popen[bytes]]:
     log = tempfile.NamedTemporaryFile(delete=False, suffix=".log")  # noqa: SIM115
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
