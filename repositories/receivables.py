@@ -61,7 +61,9 @@ class ReceivablesRepository(RebuildRepository):
         """Into `into` (the detail's build copy): one row per counted operation disbursed by `as_of` with a
         positive balance at `as_of`; the row count."""
         params: dict[str, Any] = {"as_of": as_of, "excluded": excluded}
-        bucket = _bucket_case(buckets, "(cast(:as_of as date) - o.due_on)", params)
+        # days past due: 0 for an operation not yet due (README, factoring rules)
+        days = "greatest(cast(:as_of as date) - o.due_on, 0)"
+        bucket = _bucket_case(buckets, days, params)
         result = await self.session.execute(text(f"""
             with paid as (select operation_id, sum(amount) as total from payments
                           where paid_on <= :as_of group by operation_id),
@@ -71,7 +73,7 @@ class ReceivablesRepository(RebuildRepository):
             select o.id, :as_of, o.code, o.client_id, o.debtor_id, o.currency, o.face_value, coalesce(p.total, 0),
                    o.face_value - coalesce(p.total, 0),
                    round((o.face_value - coalesce(p.total, 0)) * {fx('o.currency', '(select sell from rate)')}, 2),
-                   o.due_on, cast(:as_of as date) - o.due_on, {bucket}
+                   o.due_on, {days}, {bucket}
             from operations o
             left join paid p on p.operation_id = o.id
             where o.status <> :excluded and o.disbursed_on <= :as_of and o.face_value - coalesce(p.total, 0) > 0
