@@ -36,12 +36,17 @@ def _trimmed(kind: str, column: str, exact: bool) -> str:
 
 
 def _value(kind: str, column: str) -> str:
-    """The value a check reads (from the trimmed one): a date only when written exactly YYYY-MM-DD
-    (its ISO text is the field itself: no regular expression), null when the field is not one."""
+    """The value a check reads (from the trimmed one): a date only when written exactly YYYY-MM-DD,
+    null when the field is not one.
+
+    Ten characters whose ISO text as a date is the field itself (no regular expression): that
+    leaves out every other form PostgreSQL reads (`05/01/2024`, `20250610`, `J2460000`, `epoch`,
+    `today`, a time after the date) and those it prints back unchanged but longer (`infinity`,
+    `-infinity`, an era suffix such as `2025-05-10 BC`, a year after 9999)."""
     if kind != "date":
         return column
-    return (f"case when pg_input_is_valid({column}, 'date') and cast(cast({column} as date) as text) = {column} "
-            f"then cast({column} as date) end")
+    return (f"case when length({column}) = 10 and pg_input_is_valid({column}, 'date') "
+            f"and cast(cast({column} as date) as text) = {column} then cast({column} as date) end")
 
 
 class _NotOneRecordPerLine(Exception):

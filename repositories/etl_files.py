@@ -23,8 +23,17 @@ def _number(i: int, name: str, kind: str) -> str:
     return f"when {_f(i)} is null or {_f(i)} = 'NaN' then format('{name} is not a number of type {kind}: %s', p.f{i})"
 
 
+# Extract dates outside these years are typos, not history: the rebuilds convert, age and
+# calendar every stored date, and nothing between them can overflow or make a calendar of
+# millions of days (README, the factoring rules).
+FIRST_DATE = "1900-01-01"
+LAST_DATE = "2199-12-31"
+
+
 def _date(i: int, name: str) -> str:
-    return f"when {_f(i)} is null then format('{name} is not a date (YYYY-MM-DD): %s', p.f{i})"
+    return (f"when {_f(i)} is null then format('{name} is not a date (YYYY-MM-DD): %s', p.f{i}) "
+            f"when {_f(i)} < date '{FIRST_DATE}' or {_f(i)} > date '{LAST_DATE}' "
+            f"then format('{name} must be between {FIRST_DATE} and {LAST_DATE}: %s', p.f{i})")
 
 
 def _kept(n: int) -> str:

@@ -160,6 +160,9 @@ class RebuildRepository(BaseRepository):
         keys = [(r[0], r[1]) for r in rows]
         for create, _ in keys:
             await self.session.execute(text(create))
+        # Statistics of the new rows (a sample), visible at commit: the first readers of the swapped-in
+        # table get plans for its real size and values instead of the defaults of a never-analysed table.
+        await self.session.execute(text(f"analyze {build}"))
         await self.session.execute(text(f"drop table {table}"))
         await self.session.execute(text(f"alter table {build} rename to {table.rsplit('.', 1)[-1]}"))
         for _, rename in keys:

@@ -61,7 +61,9 @@ class ReceivablesRepository(RebuildRepository):
         """Into `into` (the detail's build copy): one row per counted operation disbursed by `as_of` with a
         positive balance at `as_of`; the row count."""
         params: dict[str, Any] = {"as_of": as_of, "excluded": excluded}
-        bucket = _bucket_case(buckets, "(cast(:as_of as date) - o.due_on)", params)
+        # days past due: 0 for an operation not yet due (README, factoring rules)
+        days = "greatest(cast(:as_of as date) - o.due_on, 0)"
+        bucket = _bucket_case(buckets, days, params)
         result = await self.session.execute(text(f"""
             with paid as (select operation_id, sum(amount) as total from payments
                           where paid_on <= :as_of group by operation_id),
@@ -71,42 +73,54 @@ class ReceivablesRepository(RebuildRepository):
             select o.id, :as_of, o.code, o.client_id, o.debtor_id, o.currency, o.face_value, coalesce(p.total, 0),
                    o.face_value - coalesce(p.total, 0),
                    round((o.face_value - coalesce(p.total, 0)) * {fx('o.currency', '(select sell from rate)')}, 2),
-                   o.due_on, cast(:as_of as date) - o.due_on, {bucket}
+                   o.due_on, {days}, {bucket}
             from operations o
             left join paid p on p.operation_id = o.id
             where o.status <> :excluded and o.disbursed_on <= :as_of and o.face_value - coalesce(p.total, 0) > 0
         """), params)
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    async def insert_summaries(self, builds: dict[str, str], as_of: date, *, buckets: Sequence[Bucket]) -> None:
+    async def insert_summaries(self, builds: dict[str, str], as_of: date, *, buckets: Sequence[Bucket]
+                               ) -> dict[str, Any]:
         """Into the summaries' build copies, from the detail's (`builds`, see `start_builds`): per debtor and
-        per client, sums of the detail rows' PEN balances, in total and per bucket."""
+        per client, sums of the detail rows' PEN balances, in total and per bucket; returns the
+        snapshot's totals (operations and PEN balance per bucket, summary row counts).
+
+        One scan of the detail serves both summaries and the totals: sums per (debtor, bucket) and
+        per (client, bucket) as grouping sets (~125k groups from ~1M rows), summed again per party
+        and per bucket; names are joined to the summary rows, not to every detail row.
+        """
         params: dict[str, Any] = {"as_of": as_of}
         columns = ", ".join(b.column for b in buckets)
         sums = []
         for i, bucket in enumerate(buckets):
             params[f"label_{i}"] = bucket.label
-            sums.append(f"coalesce(sum(r.outstanding_pen) filter (where r.bucket = :label_{i}), 0)")
-        aliased = ", ".join(f"{sql} as b{i}" for i, sql in enumerate(sums))
-        picked = ", ".join(f"s.b{i}" for i in range(len(sums)))
+            sums.append(f"coalesce(sum(g.total) filter (where g.bucket = :label_{i}), 0)")
+        inserts = []
         for table, key, parties in (("receivables_by_debtor", "debtor_id", "debtors"),
                                     ("receivables_by_client", "client_id", "clients")):
-            # sums per key first, names joined to the ~20k result rows (not to every detail row)
-            await self.session.execute(text(f"""
+            inserts.append(f"""
+            {key}_rows as (
                 insert into {builds[table]} ({key}, as_of, name, operations, outstanding_pen, {columns})
-                select s.{key}, :as_of, x.name, s.n, s.total, {picked}
-                from (select r.{key}, count(*) as n, sum(r.outstanding_pen) as total, {aliased}
-                      from {builds["receivables"]} r group by r.{key}) as s
-                join {parties} x on x.id = s.{key}
-            """), params)
-
-    async def totals(self) -> dict[str, Any]:
-        """Row counts and the PEN balance per bucket of the snapshot, for the task result."""
-        rows = (await self.session.execute(text(
-            "select bucket, count(*) as operations, sum(outstanding_pen) as outstanding_pen "
-            "from receivables group by bucket order by bucket"))).mappings().all()
-        counts = (await self.session.execute(text(
-            "select (select count(*) from receivables_by_debtor) as debtors, "
-            "(select count(*) from receivables_by_client) as clients"))).mappings().one()
-        return {"buckets": {r["bucket"]: {"operations": r["operations"], "outstanding_pen": r["outstanding_pen"]}
-                            for r in rows}, **dict(counts)}
+                select g.{key}, :as_of, x.name, sum(g.n), sum(g.total), {", ".join(sums)}
+                from grouped g join {parties} x on x.id = g.{key}
+                where g.by_{key}
+                group by g.{key}, x.name
+                returning 1)""")
+        # the grouping sets hash ~125k groups: more than the rebuild's 4 MB (see `tune`)
+        await self.session.execute(text("set local work_mem = '64MB'"))
+        rows = (await self.session.execute(text(f"""
+            with grouped as materialized (
+                select r.debtor_id, r.client_id, r.bucket, grouping(r.client_id) = 1 as by_debtor_id,
+                       grouping(r.debtor_id) = 1 as by_client_id, count(*) as n, sum(r.outstanding_pen) as total
+                from {builds["receivables"]} r
+                group by grouping sets ((r.debtor_id, r.bucket), (r.client_id, r.bucket))),
+            {", ".join(inserts)}
+            select b.bucket, b.n, b.total, (select count(*) from debtor_id_rows) as debtors,
+                   (select count(*) from client_id_rows) as clients
+            from (select bucket, sum(n)::bigint as n, sum(total) as total from grouped where by_debtor_id
+                  group by bucket) as b
+            order by b.bucket
+        """), params)).mappings().all()
+        return {"buckets": {r["bucket"]: {"operations": r["n"], "outstanding_pen": r["total"]} for r in rows},
+                "debtors": rows[0]["debtors"] if rows else 0, "clients": rows[0]["clients"] if rows else 0}

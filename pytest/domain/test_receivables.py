@@ -74,7 +74,7 @@ async def test_buckets_at_each_boundary_and_summaries(repositories: RepositoryFa
         detail("R61", "100.00", "100.00", 61, "61-90"),
         detail("R90", "100.00", "100.00", 90, "61-90"),
         detail("R91", "100.00", "100.00", 91, "90+"),
-        detail("RFX", "750.00", "2812.50", -5, "current"),
+        detail("RFX", "750.00", "2812.50", 0, "current"),  # due 5 days after the as-of date: 0 days past due
         detail("RLT", "100.00", "100.00", 20, "1-30"),
     ]
     assert await data.rows(SUMMARY.format(table="receivables_by_debtor")) == [
@@ -110,3 +110,22 @@ async def test_no_rate_on_or_before_the_as_of_date_fails(repositories: Repositor
     await aged_portfolio(data)
     with pytest.raises(MissingExchangeRateError, match="on or before 2024-06-27"):
         await rebuild_receivables(repositories, RecordingProgress(), date(2024, 6, 27))
+
+
+async def test_an_operation_not_yet_due_is_zero_days_past_due(repositories: RepositoryFactory,
+                                                             data: FactoringData) -> None:
+    await data.rate(date(2024, 6, 28), sell="3.7500")
+    c, d = await data.client("C1"), await data.debtor("D1")
+    for code, due_on in (("DUE_TOMORROW", date(2024, 7, 1)), ("DUE_NEXT_YEAR", date(2025, 6, 30)),
+                         ("DUE_TODAY", AS_OF), ("DUE_YESTERDAY", date(2024, 6, 29))):
+        await data.operation(code=code, client=c, debtor=d, disbursed_on=date(2024, 6, 1), due_on=due_on,
+                             face_value="10.00")
+
+    await rebuild_receivables(repositories, RecordingProgress(), AS_OF)
+
+    assert await data.rows("select code, days_past_due, bucket from receivables order by due_on") == [
+        {"code": "DUE_YESTERDAY", "days_past_due": 1, "bucket": "1-30"},
+        {"code": "DUE_TODAY", "days_past_due": 0, "bucket": "current"},
+        {"code": "DUE_TOMORROW", "days_past_due": 0, "bucket": "current"},
+        {"code": "DUE_NEXT_YEAR", "days_past_due": 0, "bucket": "current"},
+    ]

@@ -66,3 +66,22 @@ async def test_rerun_identical_and_failure_keeps_the_old_table(
         await rebuild_report_operations(repositories, FailingProgress("computing"))
 
     assert await data.rows(QUERY) == EXPECTED
+
+
+async def test_the_swapped_in_tables_have_statistics_for_their_first_readers(
+        repositories: RepositoryFactory, data: FactoringData) -> None:
+    from services.factoring.receivables import rebuild_receivables
+
+    await two_operations(data)
+    await rebuild_report_operations(repositories, RecordingProgress())
+    await rebuild_receivables(repositories, RecordingProgress(), date(2024, 7, 15))
+
+    # column statistics exist only once the table was analysed (an index build sets the row count only)
+    analysed = await data.rows(
+        "select tablename, count(*) > 0 as has_stats from pg_stats where schemaname = 'public' "
+        "and tablename in ('report_operations', 'receivables', 'receivables_by_debtor', 'receivables_by_client') "
+        "group by tablename order by tablename")
+    assert analysed == [{"tablename": t, "has_stats": True} for t in
+                        ("receivables", "receivables_by_client", "receivables_by_debtor", "report_operations")]
+    assert await data.db.fetchval(
+        "select null_frac from pg_stats where tablename = 'report_operations' and attname = 'last_payment_on'") == 0.5

@@ -44,7 +44,7 @@ AGING_BUCKETS: tuple[AgingBucket, ...] = (
 
 
 def bucket_of(days_past_due: int) -> str:
-    """The aging bucket label of a number of days past due (as_of - due_on)."""
+    """The aging bucket label of a number of days past due (as_of - due_on, 0 when not yet due)."""
     for bucket in AGING_BUCKETS:
         if bucket.max_days is None or days_past_due <= bucket.max_days:
             return bucket.label
