@@ -43,4 +43,12 @@ def create_pool(settings: DatabaseSettings, *, max_size: int = 10) -> asyncpg.Po
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
     # min_size=0: the API starts (and reports not-ready) while the database is down.
     return asyncpg.create_pool(settings.dsn, min_size=0, max_size=max_size, timeout=settings.connect_timeout_s,
-                               command_timeout=30, server_settings=server_settings)
+                               command_timeout=30, server_settings=server_settings, reset=_keep_session)
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Released connections skip asyncpg's default reset query (a second round trip per call).
+
+    The pool only runs single autocommit statements (repositories/run_registry.py): no session
+    setting, advisory lock, cursor or LISTEN to undo. asyncpg still rolls back an open transaction.
+    """
