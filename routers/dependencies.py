@@ -11,8 +11,12 @@ from config.state import AppState
 from services.auth import ANONYMOUS_ADMIN, Principal
 
 
-def get_state(request: Request) -> AppState:
-    """The state built by the lifespan."""
+async def get_state(request: Request) -> AppState:
+    """The state built by the lifespan.
+
+    `async` although it never awaits: FastAPI runs a plain `def` dependency in its thread pool,
+    a thread hand-off on every request for one attribute read.
+    """
     return request.app.state.toolbox  # type: ignore[no-any-return]
 
 

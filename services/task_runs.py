@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
@@ -107,10 +108,10 @@ class TaskRunService:
         finished = self._finished.get(task_id)
         if finished is not None:
             return finished
-        row = await self._registry.get(task_id)
-        meta = None
-        if row is None or row["status"] not in TERMINAL_STATES:
-            meta = await self._results.meta(task_id)
+        # Both stores at once: a poll of an unfinished run waits for one round trip, not two.
+        row, meta = await asyncio.gather(self._registry.get(task_id), self._results.meta(task_id))
+        if row is not None and row["status"] in TERMINAL_STATES:
+            meta = None  # the registry's final record wins
         if row is None and meta is None:
             raise RunNotFoundError(f"No task run with id {task_id[:100]!r}.",
                                    description="Ids come from POST /tasks/execute/<name>.")

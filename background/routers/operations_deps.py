@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from config.operations import Operations
 
 
-def get_operations(request: Request) -> Operations:
+async def get_operations(request: Request) -> Operations:
     return request.app.state.operations  # type: ignore[no-any-return]
 
 

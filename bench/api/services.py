@@ -1,37 +1,44 @@
-"""The three services under test and how to talk to each."""
+"""The services under test: how each starts and how to talk to it."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import orjson
 
 from config.embedded import free_port
 
+ROOT = Path(__file__).resolve().parents[2]
+PING = "maintenance.ping"
+
 
 @dataclass
 class Service:
-    """A server under test: request builders and response readers."""
+    """A server under test, its start command and its request shapes."""
 
     name: str
-    port: int
+    command: list[str]
     execute_path: str
     status_prefix: str
+    ready_path: str
+    port: int = field(default_factory=free_port)
     headers: dict[str, str] = field(default_factory=dict)
-    ready_path: str = "/"
+    cwd: Path = ROOT
+    process: subprocess.Popen[bytes] | None = None
 
-    def execute_request(self) -> bytes:
-        from bench.api.loadgen import build_request
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
-        return build_request("POST", self.execute_path, f"127.0.0.1:{self.port}", self.headers, b"{}")
-
-    def status_request(self, task_id: str) -> bytes:
-        from bench.api.loadgen import build_request
-
-        return build_request("GET", self.status_prefix + task_id, f"127.0.0.1:{self.port}", self.headers)
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     def task_id_of(self, body: bytes) -> str:
         data = orjson.loads(body)
@@ -41,37 +48,56 @@ class Service:
         data = orjson.loads(body)
         return (data.get("status") or data.get("state")) == "SUCCESS"
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def start(self, env: dict[str, str], log: Path) -> None:
+        handle = open(log, "ab")  # noqa: SIM115 - owned by the child
+        command = [part.replace("{port}", str(self.port)) for part in self.command]
+        self.process = subprocess.Popen(command, cwd=self.cwd, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        handle.close()
+
+    def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited during start-up")
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}{self.ready_path}", headers=self.headers, timeout=2).status_code < 500:
+                if httpx.get(self.base + self.ready_path, headers=self.headers, timeout=2).status_code < 500:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} did not start on port {self.port}")
 
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
 
-def build_services(env: dict[str, str]) -> tuple[list[Service], list[list[str]]]:
-    """Toolbox, naive and Flower, each on its own free port, with their start commands."""
-    from config.settings import AuthSettings
-    from services.auth import TokenService
 
-    token = TokenService(AuthSettings(jwt_secret=env["AUTH_JWT_SECRET"])).mint("bench", "operator", 6 * 3600)
-    ports = [free_port() for _ in range(3)]
-    uvicorn = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
-    services = [
-        Service("toolbox", ports[0], "/tasks/execute/ping", "/tasks/status/",
-                {"Authorization": f"Bearer {token}"}, ready_path="/health"),
-        Service("naive", ports[1], "/execute/maintenance.ping", "/status/", ready_path="/docs"),
-        Service("flower", ports[2], "/api/task/async-apply/maintenance.ping", "/api/task/result/",
-                ready_path="/api/workers?refresh=false"),
-    ]
-    commands = [
-        [*uvicorn, "--port", str(ports[0]), "main:app"],
-        [*uvicorn, "--port", str(ports[1]), "bench.api.naive_app:app"],
-        [sys.executable, "-m", "celery", "-A", "config.celery_config", "flower", f"--port={ports[2]}",
-         "--address=127.0.0.1", "--logging=warning"],
-    ]
-    return services, commands
+def _uvicorn(app: str, workers: int = 1) -> list[str]:
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}",
+               "--no-access-log", "--log-level", "warning"]
+    return command + (["--workers", str(workers)] if workers > 1 else [])
+
+
+def toolbox(token: str, workers: int = 1, cwd: Path = ROOT) -> Service:
+    """Toolbox as `toolbox up` serves it (auth, validation, registry), with `workers` uvicorn processes."""
+    return Service("toolbox", _uvicorn("main:app", workers), "/tasks/execute/ping", "/tasks/status/", "/health",
+                   headers={"Authorization": f"Bearer {token}"}, cwd=cwd)
+
+
+def naive(name: str) -> Service:
+    """The day-one FastAPI + delay() + AsyncResult service (bench/api/naive_app.py)."""
+    return Service(name, _uvicorn("bench.api.naive_app:app"), f"/execute/{PING}", "/status/", "/docs")
+
+
+def flower() -> Service:
+    """Flower 2.x's own task API (one tornado process)."""
+    return Service("flower", [sys.executable, "-m", "celery", "-A", "config.celery_config", "flower",
+                              "--port={port}", "--address=127.0.0.1", "--logging=warning"],
+                   f"/api/task/async-apply/{PING}", "/api/task/result/", "/api/workers?refresh=false")
