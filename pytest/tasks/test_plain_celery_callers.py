@@ -6,10 +6,12 @@ the caller's, so `delay()` and `celery call` pass only the task's own parameters
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
 from typing import Any
 
 import asyncpg
@@ -22,6 +24,14 @@ from support.processes import ROOT
 TASK = "maintenance.table_stats"  # injects `repositories` and `progress`; not single-run
 
 
+async def _started(db: asyncpg.Connection, task_id: str, timeout: float = 60) -> None:
+    """A run sent past the API is known to the status endpoint once a worker starts it (and writes its row)."""
+    deadline = time.monotonic() + timeout
+    while not await db.fetchval("select count(*) from task_runs where task_id = $1", task_id):
+        assert time.monotonic() < deadline, f"run {task_id} was never started by a worker"
+        await asyncio.sleep(0.1)
+
+
 async def test_delay_from_plain_celery_code_runs_a_task_with_injected_parameters(
     client: httpx.AsyncClient, worker: Any, db: asyncpg.Connection
 ) -> None:
@@ -29,6 +39,7 @@ async def test_delay_from_plain_celery_code_runs_a_task_with_injected_parameters
 
     sent = celery_app.tasks[TASK].delay(schema_name="public", min_rows=0)
     try:
+        await _started(db, sent.id)
         status = await wait_for_status(client, sent.id, timeout=60)
         assert status["status"] == "SUCCESS", status
         assert status["params"] == {"schema_name": "public", "min_rows": 0}
@@ -63,6 +74,7 @@ async def test_celery_call_runs_a_task_with_injected_parameters(
     assert done.returncode == 0, done.stderr[-3000:]
     task_id = done.stdout.strip().splitlines()[-1]
     try:
+        await _started(db, task_id)
         status = await wait_for_status(client, task_id, timeout=60)
         assert status["status"] == "SUCCESS", status
         assert status["params"] == {"schema_name": "public", "min_rows": 1}
