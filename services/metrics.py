@@ -36,12 +36,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from background.processors.schedule_errors import SEND_FAILURES_KEY as SCHEDULE_SEND_FAILURES_KEY
 from services.errors import ServiceUnavailableError
 
 TASKS_KEY = "toolbox:metrics:tasks"
 DURATIONS_KEY = "toolbox:metrics:durations"
 HTTP_KEY = "toolbox:metrics:http"
-SCHEDULE_SEND_FAILURES_KEY = "toolbox:metrics:schedule_send_failures"
 TASK_EVENTS = ("enqueued", "started", "succeeded", "failed", "retried", "revoked")
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 log = logging.getLogger("toolbox.metrics")

@@ -24,9 +24,8 @@ import orjson
 import redis
 from redis.exceptions import RedisError
 
-from services.metrics import SCHEDULE_SEND_FAILURES_KEY as SEND_FAILURES_KEY
-
 SEND_ERRORS_KEY = "toolbox:schedules:send_errors"
+SEND_FAILURES_KEY = "toolbox:metrics:schedule_send_failures"  # rendered by services/metrics.py
 # A message is what a user reads in the schedules list: bounded, whatever the exception carries.
 MESSAGE_MAX_CHARS = 1000
 log = logging.getLogger("toolbox.schedules")
