@@ -6,6 +6,8 @@ Workers, Beat and API processes on any number of machines add to the same Redis 
 - `toolbox:metrics:tasks`      field `<event>|<task>`: enqueued/started/succeeded/failed/retried/revoked
 - `toolbox:metrics:durations`  field `<task>|<bucket index>`, `<task>|sum`, `<task>|count`
 - `toolbox:metrics:http`       field `<method>|<route>|<status>|count` and `...|sum`
+- `toolbox:metrics:schedule_send_failures`  field `<task>`: ticks Beat could not send
+  (written by background.processors.schedule_errors)
 
 HTTP requests are counted in memory (a dict increment per request) and flushed to Redis every
 few seconds, so the request path never waits on Redis for metrics.
@@ -34,6 +36,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from background.processors.schedule_errors import SEND_FAILURES_KEY as SCHEDULE_SEND_FAILURES_KEY
 from services.errors import ServiceUnavailableError
 
 TASKS_KEY = "toolbox:metrics:tasks"
@@ -197,14 +200,16 @@ class MetricsService:
                 pipe.hgetall(TASKS_KEY)
                 pipe.hgetall(DURATIONS_KEY)
                 pipe.hgetall(HTTP_KEY)
+                pipe.hgetall(SCHEDULE_SEND_FAILURES_KEY)
                 for queue in self._queues:
                     pipe.llen(queue)
-                tasks, durations, http, *lengths = await pipe.execute()
+                tasks, durations, http, send_failures, *lengths = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise ServiceUnavailableError("Redis is unreachable; metrics cannot be read.",
                                           code="redis_unavailable",
                                           description=f"{type(exc).__name__}: {exc}") from exc
-        families = [*_task_families(tasks), _duration_family(durations), *_http_families(http)]
+        families = [*_task_families(tasks), _duration_family(durations), *_http_families(http),
+                    _send_failures_family(send_failures)]
         queue_family = GaugeMetricFamily("toolbox_queue_length", "Messages waiting in each queue.",
                                          labels=["queue"])
         for queue, length in zip(self._queues, lengths, strict=True):
@@ -222,6 +227,14 @@ def _task_families(fields: dict[bytes, bytes]) -> list[Metric]:
         if event in families:
             families[event].add_metric([task], value)
     return list(families.values())
+
+
+def _send_failures_family(fields: dict[bytes, bytes]) -> Metric:
+    family = CounterMetricFamily("toolbox_schedule_send_failures", "Beat ticks that could not be sent, by task name.",
+                                 labels=["task"])
+    for raw_task, value in sorted(fields.items()):
+        family.add_metric([raw_task.decode()], float(value))
+    return family
 
 
 def _duration_family(fields: dict[bytes, bytes]) -> Metric:

@@ -11,6 +11,8 @@ from redbeat.decoder import RedBeatJSONDecoder
 from redis.exceptions import RedisError
 
 from background.processors.base import BaseProcessor
+from background.processors.schedule_errors import SEND_ERRORS_KEY
+from background.processors.schedule_errors import parse as parse_send_error
 from background.processors.schedules import BEAT_KEY_PREFIX, PAUSED_KEY, ResolvedSchedule, resolve_all
 from config.repository_factory import RepositoryFactory
 from config.schedules import overrides_for
@@ -80,26 +82,29 @@ class ScheduleService:
         return task_name
 
     async def _views(self, names: list[str]) -> list[dict[str, Any]]:
+        if not names:
+            await self._redis(self._client.ping())  # an empty list still says when Redis is down
+            return []
         pipe = self._client.pipeline(transaction=False)
-        pipe.hmget(PAUSED_KEY, names) if names else pipe.ping()
+        pipe.hmget(PAUSED_KEY, names)
+        pipe.hmget(SEND_ERRORS_KEY, names)
         for name in names:
             pipe.hget(BEAT_KEY_PREFIX + name, "meta")
-        replies = await self._redis(pipe.execute())
-        paused = replies[0] if names else []
-        metas = replies[1:]
+        paused, send_errors, *metas = await self._redis(pipe.execute())
         async with self._repositories.autocommit() as uow:
             last_runs = await uow.repo(ScheduleRunRepository).latest_beat_runs(names)
         now = datetime.now(UTC)
-        return [self._view(self._schedules[name], paused[i], metas[i], last_runs.get(name), now)
+        return [self._view(self._schedules[name], paused[i], metas[i], last_runs.get(name), send_errors[i], now)
                 for i, name in enumerate(names)]
 
     def _view(self, resolved: ResolvedSchedule, paused_raw: Any, meta_raw: Any,
-              last_run: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+              last_run: dict[str, Any] | None, send_error_raw: Any, now: datetime) -> dict[str, Any]:
         task = resolved.task
         pause = json.loads(paused_raw) if paused_raw else None
         meta = json.loads(meta_raw, cls=RedBeatJSONDecoder) if meta_raw else {}
         enabled = self._beat_enabled and resolved.configured_on and pause is None
         next_run = resolved.next_run_after(meta.get("last_run_at"), now, self._timezone) if enabled else None
+        send_error = parse_send_error(send_error_raw)
         return {
             "name": task.name,
             "cron": resolved.expression,
@@ -120,6 +125,7 @@ class ScheduleService:
                 "submitted_at": _iso(last_run["submitted_at"]), "started_at": _iso(last_run["started_at"]),
                 "finished_at": _iso(last_run["finished_at"]),
             } if last_run else None,
+            "last_send_error": send_error.as_view() if send_error else None,
         }
 
     @staticmethod

@@ -8,7 +8,9 @@ once when it stops cleanly), so each tick is dispatched once. On top of that, fo
   fire the missed ticks;
 - a single-run task whose previous run is still active is skipped the same way;
 - the run is recorded in the registry (origin `beat`) before its message is sent, so it shows in
-  the status endpoint and the history from the moment it is queued.
+  the status endpoint and the history from the moment it is queued;
+- a tick that cannot be sent is logged at ERROR, stored as the schedule's last send error and
+  counted per task (background.processors.schedule_errors), and the other entries go on.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from celery.utils import uuid
 from redbeat.schedulers import RedBeatScheduler, get_redis
 
 from background.processors.runtime import get_runtime
+from background.processors.schedule_errors import record_send_error
 from background.processors.schedules import ORIGIN_HEADER, PAUSED_KEY
 from background.processors.single_run import SingleRunLock
 from background.processors.task_base import ToolboxTask
@@ -30,16 +33,26 @@ from repositories.task_runs import TaskRunRepository
 logger = logging.getLogger("celery.beat")
 
 
+class ScheduleSendError(SchedulingError):
+    """A due tick whose message could not be sent; `task_id` is the id the run would have had."""
+
+    def __init__(self, message: str, task_id: str | None = None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+
+
 class ToolboxScheduler(RedBeatScheduler):
-    """RedBeat with pause flags, single-run skips and registry records (see the module docstring)."""
+    """RedBeat with pause flags, single-run skips, registry records and recorded send errors
+    (see the module docstring)."""
 
     def maybe_due(self, entry: Any, **kwargs: Any) -> float:
         is_due, next_time_to_run = entry.is_due()
         if is_due:
             try:
                 self.apply_async(entry, **kwargs)
-            except Exception:  # noqa: BLE001 - one bad entry must not stop the others
-                logger.exception("Scheduler: could not send %s", entry.name)
+            except Exception as exc:  # noqa: BLE001 - one bad entry must not stop the others
+                error = record_send_error(get_redis(self.app), entry.name, exc, getattr(exc, "task_id", None))
+                logger.error("Scheduler: could not send schedule %s: %s", entry.name, error.message, exc_info=True)
         return float(next_time_to_run)
 
     def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
@@ -71,7 +84,7 @@ class ToolboxScheduler(RedBeatScheduler):
                 lock.release(task, task_id)
             if recorded:
                 _forget(task_id)
-            raise SchedulingError(f"Couldn't apply scheduled task {entry.name}: {exc}") from exc
+            raise ScheduleSendError(f"Couldn't apply scheduled task {entry.name}: {exc}", task_id) from exc
 
 
 def _record(task: ToolboxTask, task_id: str, kwargs: dict[str, Any]) -> bool:

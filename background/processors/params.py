@@ -85,6 +85,32 @@ def split_parameters(fun: Callable[..., Any], *, bound: bool) -> tuple[dict[str,
     return fields, injected
 
 
+def caller_check(fun: Callable[..., Any], *, bound: bool) -> Callable[..., None]:
+    """Celery's send-time argument check (`Task.__header__`) over the caller's parameters only.
+
+    Celery builds its check from the raw signature (`celery.utils.functional.head_from_fun`),
+    where injected parameters are required, so `apply_async`/`delay` and Beat would refuse every
+    task that takes a RepositoryFactory or a Progress. This check knows only the caller's
+    parameters, all keyword-only: the worker passes positional arguments straight to the function,
+    where they would land on the injected ones. Values are validated by the worker (the params model).
+    """
+    fields, _ = split_parameters(fun, bound=bound)
+    signature = inspect.Signature([
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                          default=inspect.Parameter.empty if default is ... else default)
+        for name, (_, default) in fields.items()
+    ])
+    name = getattr(fun, "__name__", "task")
+
+    def check(*args: Any, **kwargs: Any) -> None:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{name}(): {exc} (task parameters are keyword-only: {list(fields) or 'none'})") from None
+
+    return check
+
+
 def build_params_model(task_name: str, fun: Callable[..., Any], *, bound: bool) -> tuple[type[TaskParams], dict[str, type]]:
     """The parameter model of a task function and the names of its injected parameters."""
     fields, injected = split_parameters(fun, bound=bound)

@@ -11,7 +11,7 @@ from celery.app.task import _task_stack  # type: ignore[attr-defined]
 from celery.exceptions import Ignore
 from pydantic_core import to_jsonable_python
 
-from background.processors.params import TaskParams, build_params_model
+from background.processors.params import TaskParams, build_params_model, caller_check
 from background.processors.progress import Progress
 from background.processors.revocations import is_revoked, record_revoked_at_worker
 from background.processors.runtime import get_runtime
@@ -97,7 +97,13 @@ async def _await(awaitable: Any) -> Any:
 
 
 class ToolboxCelery(Celery):
-    """Celery app that refuses a second function under an existing task name."""
+    """Celery app that refuses a second function under an existing task name, and checks the
+    arguments of `apply_async`/`delay` (and so Beat's sends) against the caller's parameters only."""
+
+    def type_checker(self, fun: Any, bound: bool = False) -> Any:
+        # Celery stores the result as the task class's `__header__`, run by apply_async when
+        # `typing` is on (the default): see background.processors.params.caller_check.
+        return staticmethod(caller_check(fun, bound=bound))
 
     def _task_from_fun(self, fun: Any, name: str | None = None, **options: Any) -> Any:
         existing = self._tasks.get(name) if name else None

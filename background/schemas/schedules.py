@@ -17,6 +17,14 @@ class ScheduleRun(BaseModel):
     finished_at: str | None = None
 
 
+class ScheduleSendError(BaseModel):
+    """The last time Beat could not send a schedule's tick, and why (kept after later successful sends)."""
+
+    at: str
+    message: str
+    task_id: str | None = None
+
+
 class ScheduleView(BaseModel):
     """One scheduled task: its cron, whether Beat will send it, and when it last and next runs."""
 
@@ -35,6 +43,7 @@ class ScheduleView(BaseModel):
     last_run_at: str | None = None
     next_run_at: str | None = None
     last_run: ScheduleRun | None = None
+    last_send_error: ScheduleSendError | None = None
 
 
 class ScheduleList(BaseModel):

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,17 +22,27 @@ class Reply:
 
 
 class RateServer:
-    """Serves scripted replies in order on 127.0.0.1; records every requested path."""
+    """Serves scripted replies in order on 127.0.0.1; records every requested path.
 
-    def __init__(self) -> None:
+    Once the script is used up it answers `fallback(path)` if one is given (a provider that is
+    always up), else 500.
+    """
+
+    def __init__(self, fallback: Callable[[str], Reply] | None = None) -> None:
         self.replies: deque[Reply] = deque()
+        self.fallback = fallback
         self.paths: list[str] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 server.paths.append(self.path)
-                reply = server.replies.popleft() if server.replies else Reply(500, {"error": "no reply scripted"})
+                if server.replies:
+                    reply = server.replies.popleft()
+                elif server.fallback is not None:
+                    reply = server.fallback(self.path)
+                else:
+                    reply = Reply(500, {"error": "no reply scripted"})
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
