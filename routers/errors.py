@@ -99,6 +99,8 @@ async def _database_refused_value(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DBAPIError | asyncpg.PostgresError)
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     sqlstate = str(getattr(orig, "sqlstate", "") or "")
+    if sqlstate.startswith(("08", "57P")):  # connection lost, server shutting down
+        return await _database_down(request, exc)
     if not sqlstate.startswith("22"):
         return await _unexpected(request, exc)
     detail = str(orig).strip().splitlines()[0][:300] if orig is not None else ""
