@@ -21,6 +21,15 @@ from config.settings import get_settings
 
 _task_id: ContextVar[str | None] = ContextVar("toolbox_task_id", default=None)
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "task_id", "task_name"}
+# A line stays bounded whatever a task carries: Celery hands its receive/failure context (task
+# arguments included) to handlers as the `data` extra, and a message may quote a large value.
+MAX_MESSAGE_CHARS = 8192
+MAX_EXTRA_CHARS = 1024
+MAX_TRACEBACK_CHARS = 16384
+
+
+def _capped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
 def bind_task_id(task_id: str | None) -> None:
@@ -66,7 +75,7 @@ class StructuredFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _capped(record.getMessage(), MAX_MESSAGE_CHARS),
         }
         for key in ("task_id", "task_name"):
             value = getattr(record, key, None)
@@ -74,9 +83,11 @@ class StructuredFormatter(logging.Formatter):
                 fields[key] = value
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_") and key not in fields:
-                fields[key] = value if isinstance(value, int | float | bool) else str(value)
+                fields[key] = value if isinstance(value, int | float | bool) else _capped(str(value), MAX_EXTRA_CHARS)
         if record.exc_info:
-            fields["exc"] = self.formatException(record.exc_info)
+            text = self.formatException(record.exc_info)
+            # The innermost frames and the exception line come last: those are kept.
+            fields["exc"] = text if len(text) <= MAX_TRACEBACK_CHARS else "…" + text[-MAX_TRACEBACK_CHARS:]
         if self.style_name == "json":
             return orjson.dumps(fields, default=str).decode()
         return " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())

@@ -6,18 +6,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Text, case, cast, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from models.task_run import TaskRun
 from repositories.base import BaseRepository
 from repositories.task_runs import TERMINAL_STATES
 
-# The history leaves out `result` (it can be large); GET /tasks/status/<id> has it.
+# A history page stays small whatever the runs carry (200 rows well under 1 MB): it leaves out
+# `result`, parameters over PARAMS_MAX_BYTES of JSON and errors past ERROR_MAX_CHARS; the cut is
+# made here, so large values never leave PostgreSQL. GET /tasks/status/<id> has them all.
+PARAMS_MAX_BYTES = 1024
+ERROR_MAX_CHARS = 300
+_params_bytes = func.octet_length(cast(TaskRun.params, Text))
 HISTORY_COLUMNS = (
     TaskRun.task_id, TaskRun.task_name, TaskRun.status, TaskRun.origin, TaskRun.submitted_by,
-    TaskRun.parent_id, TaskRun.params, TaskRun.submitted_at, TaskRun.started_at, TaskRun.finished_at,
-    TaskRun.worker, TaskRun.retries, TaskRun.error,
+    TaskRun.parent_id, case((_params_bytes <= PARAMS_MAX_BYTES, TaskRun.params)).label("params"),
+    func.coalesce(_params_bytes > PARAMS_MAX_BYTES, False).label("params_truncated"),
+    TaskRun.submitted_at, TaskRun.started_at, TaskRun.finished_at, TaskRun.worker, TaskRun.retries,
+    func.left(TaskRun.error, ERROR_MAX_CHARS + 1).label("error"),
 )
 
 

@@ -16,7 +16,7 @@ import asyncpg
 import orjson
 
 from background.processors.batching import Coalescer
-from services.errors import DatabaseUnavailableError
+from services.errors import DatabaseUnavailableError, InvalidParametersError
 
 _INSERT = (
     "insert into task_runs (task_id, task_name, status, params, origin, submitted_by, parent_id, submitted_at, retries) "
@@ -34,6 +34,45 @@ DISCONNECTS = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, a
                asyncpg.CannotConnectNowError, asyncpg.exceptions.AdminShutdownError)
 
 
+# The text columns of task_runs and their lengths (models/task_run.py): a row is checked against
+# them before it joins a shared INSERT.
+_TEXT_COLUMNS = (("task_id", 64), ("task_name", 200), ("params", None), ("origin", 16), ("submitted_by", 200),
+                 ("parent_id", 64))
+
+
+def _is_about_a_row(exc: BaseException) -> bool:
+    """A database error caused by one row's values (not the connection): worth retrying rows one by one."""
+    return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, DISCONNECTS)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _refuse(column: str, problem: str) -> InvalidParametersError:
+    return InvalidParametersError(f"The run cannot be recorded: its {column} {problem}.",
+                                  errors=[{"field": column, "message": problem, "type": "value_error"}])
+
+
+def _check_row(row: tuple[Any, ...], params: dict[str, Any]) -> None:
+    """InvalidParametersError for a value PostgreSQL would refuse, so it never fails a shared flush."""
+    for (column, max_length), value in zip(_TEXT_COLUMNS, row):
+        if value is None:
+            continue
+        if max_length is not None and len(value) > max_length:
+            raise _refuse(column, f"is longer than {max_length} characters")
+        if "\x00" in value:
+            raise _refuse(column, "contains a NUL character")
+    if "\\u0000" in row[2] and _has_nul(params):  # JSONB cannot hold NUL either
+        raise _refuse("params", "contain a NUL character")
+
+
 def _unavailable(exc: BaseException) -> DatabaseUnavailableError:
     return DatabaseUnavailableError("The database is unreachable; try again shortly.",
                                     description=f"{type(exc).__name__}: {exc}"[:300])
@@ -44,15 +83,20 @@ class RunRegistry:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._inserts: Coalescer[tuple[Any, ...]] = Coalescer(self._insert)
-        self._reads: Coalescer[str] = Coalescer(self._select)
+        self._inserts: Coalescer[tuple[Any, ...]] = Coalescer(self._insert, isolate=_is_about_a_row)
+        self._reads: Coalescer[str] = Coalescer(self._select, isolate=_is_about_a_row)
 
     async def add(self, *, task_id: str, task_name: str, params: dict[str, Any], origin: str,
                   submitted_by: str | None, parent_id: str | None, submitted_at: datetime) -> None:
-        """Record a run at enqueue time; concurrent calls share one multi-row INSERT (autocommit)."""
+        """Record a run at enqueue time; concurrent calls share one multi-row INSERT (autocommit).
+
+        A row PostgreSQL would refuse is refused here (422); one that fails anyway in a shared
+        INSERT fails only its own call (the Coalescer retries the rows one by one).
+        """
+        row = (task_id, task_name, orjson.dumps(params).decode(), origin, submitted_by, parent_id)
+        _check_row(row, params)
         try:
-            await self._inserts.submit((task_id, task_name, orjson.dumps(params).decode(), origin, submitted_by,
-                                        parent_id, submitted_at))
+            await self._inserts.submit((*row, submitted_at))
         except DISCONNECTS as exc:
             raise _unavailable(exc) from exc
 
@@ -73,6 +117,8 @@ class RunRegistry:
 
     async def get(self, task_id: str) -> dict[str, Any] | None:
         """One run as a plain dict (JSON columns decoded), or None."""
+        if "\x00" in task_id:
+            return None  # no run id holds NUL, and PostgreSQL would refuse the whole shared read
         try:
             record = await self._reads.submit(task_id)
         except DISCONNECTS as exc:

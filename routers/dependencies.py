@@ -1,11 +1,11 @@
-"""`Annotated` dependencies shared by routers: the app state and the caller's principal."""
+"""`Annotated` types shared by routers: the app state, the caller's principal and path ids."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from config.state import AppState
 from services.auth import ANONYMOUS_ADMIN, Principal
@@ -41,3 +41,13 @@ def role_required(role: str) -> Callable[[Request], Awaitable[Principal]]:
 Viewer = Annotated[Principal, Depends(role_required("viewer"))]
 Operator = Annotated[Principal, Depends(role_required("operator"))]
 Admin = Annotated[Principal, Depends(role_required("admin"))]
+
+
+# Every `{id}` / `{name}` path segment of every route (run ids, schedule names, and routes added
+# later) is this type, so each answers the same clean 422 for what no id can be. A NUL or other
+# control character would otherwise reach PostgreSQL (which refuses NUL in text) or a Redis key.
+PATH_ID_MAX_LENGTH = 200
+PathId = Annotated[str, Path(
+    min_length=1, max_length=PATH_ID_MAX_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$",
+    description="A run id or task name: 1-200 characters, no control characters.",
+)]

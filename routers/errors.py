@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -24,11 +25,15 @@ HTTP_CODES = {
     415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
 }
 
+# A 422 lists at most this many field errors (a body of 50,000 unknown keys would otherwise
+# answer megabytes); its description says how many were left out.
+MAX_LISTED_ERRORS = 50
+
 
 def field_errors(errors: list[Any], *, drop_prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Pydantic / FastAPI errors as `{field, message, type}` items."""
+    """Pydantic / FastAPI errors as `{field, message, type}` items (the first MAX_LISTED_ERRORS)."""
     out: list[dict[str, Any]] = []
-    for error in errors:
+    for error in errors[:MAX_LISTED_ERRORS]:
         loc = [str(part) for part in error.get("loc", ())]
         while loc and loc[0] in drop_prefix:
             loc = loc[1:]
@@ -43,15 +48,25 @@ def validation_response(errors: list[Any], *, drop_prefix: tuple[str, ...] = ())
         detail = next(str(e.get("ctx", {}).get("error", e.get("msg"))) for e in errors if e.get("type") == "json_invalid")
         return error_response(400, "malformed_json", "The request body is not valid JSON.", description=detail)
     items = field_errors(errors, drop_prefix=drop_prefix)
+    description = "; ".join(f"{i['field'] or 'body'}: {i['message']}" for i in items)[:1000]
     return error_response(422, "invalid_parameters", "The request parameters are invalid.",
-                          description="; ".join(f"{i['field'] or 'body'}: {i['message']}" for i in items)[:1000],
-                          errors=items)
+                          description=_left_out(description, len(items), len(errors)), errors=items)
+
+
+def _left_out(description: str, listed: int, total: int) -> str:
+    if total <= listed:
+        return description
+    return f"{total} errors, the first {listed} listed ({total - listed} left out). {description}"[:1100]
 
 
 async def _app_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return error_response(exc.status, exc.code, exc.message, exc.description, exc.errors, headers=headers)
+    errors, description = exc.errors, exc.description
+    if errors is not None and len(errors) > MAX_LISTED_ERRORS:
+        description = _left_out(description, MAX_LISTED_ERRORS, len(errors))
+        errors = errors[:MAX_LISTED_ERRORS]
+    return error_response(exc.status, exc.code, exc.message, description, errors, headers=headers)
 
 
 async def _request_validation(_: Request, exc: Exception) -> Response:
@@ -79,12 +94,16 @@ async def _database_down(_: Request, exc: Exception) -> Response:
 
 async def _database_refused_value(request: Request, exc: Exception) -> Response:
     # SQLSTATE class 22 ("data exception") is a value PostgreSQL cannot take, e.g. a NUL character
-    # in a path, query or parameter: the caller's input, not our fault.
-    assert isinstance(exc, DBAPIError)
-    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    # in a path, query or parameter: the caller's input, not our fault. Raised through SQLAlchemy
+    # (DBAPIError) or by the plain asyncpg pool of repositories/run_registry.py.
+    assert isinstance(exc, DBAPIError | asyncpg.PostgresError)
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = str(getattr(orig, "sqlstate", "") or "")
+    if sqlstate.startswith(("08", "57P")):  # connection lost, server shutting down
+        return await _database_down(request, exc)
     if not sqlstate.startswith("22"):
         return await _unexpected(request, exc)
-    detail = str(exc.orig).strip().splitlines()[0][:300] if exc.orig is not None else ""
+    detail = str(orig).strip().splitlines()[0][:300] if orig is not None else ""
     return error_response(422, "invalid_parameters", "A value in the request cannot be stored or searched.",
                           description=detail)
 
@@ -104,4 +123,5 @@ def install_error_handlers(app: FastAPI) -> None:
     for kind in (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, OSError, TimeoutError):
         app.add_exception_handler(kind, _database_down)
     app.add_exception_handler(DBAPIError, _database_refused_value)
+    app.add_exception_handler(asyncpg.PostgresError, _database_refused_value)
     app.add_exception_handler(Exception, _unexpected)

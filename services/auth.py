@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Literal
@@ -15,6 +16,21 @@ from services.errors import AuthenticationError, PermissionDeniedError
 Role = Literal["viewer", "operator", "admin"]
 ROLE_RANK: dict[str, int] = {"viewer": 1, "operator": 2, "admin": 3}
 _CACHE_LIMIT = 4096
+# The subject is recorded as the run's `submitted_by` (a 200-character column) and written into
+# logs: a longer one, or one with NUL or a line break, is refused where the token is checked,
+# before it can reach a write shared with other callers.
+SUBJECT_MAX_LENGTH = 200
+
+
+def subject_problem(subject: object) -> str | None:
+    """Why `subject` cannot be a token subject, or None when it can."""
+    if not isinstance(subject, str) or not subject:
+        return "the subject is empty"
+    if len(subject) > SUBJECT_MAX_LENGTH:
+        return f"the subject is {len(subject)} characters long; at most {SUBJECT_MAX_LENGTH} are allowed"
+    if any(unicodedata.category(ch) == "Cc" for ch in subject):
+        return "the subject contains a control character (NUL, line break, tab, ...)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +66,9 @@ class TokenService:
         """A signed token for `subject` with `role`, valid `ttl_s` seconds."""
         if role not in ROLE_RANK:
             raise ValueError(f"role must be one of {', '.join(ROLE_RANK)}")
+        problem = subject_problem(subject)
+        if problem is not None:
+            raise ValueError(problem)
         now = int(time.time())
         claims = {"sub": subject, "role": role, "iat": now, "exp": now + (ttl_s or self._settings.token_ttl_s),
                   "iss": self._settings.issuer, "jti": uuid.uuid4().hex}
@@ -79,6 +98,12 @@ class TokenService:
         role = claims.get("role")
         if not isinstance(role, str) or role not in ROLE_RANK or not isinstance(claims.get("sub"), str):
             raise AuthenticationError("The token has no valid role or subject.", code="invalid_token")
+        problem = subject_problem(claims["sub"])
+        if problem is not None:
+            raise AuthenticationError(
+                f"The token is refused: {problem}.", code="invalid_token",
+                description=f"A token subject is 1-{SUBJECT_MAX_LENGTH} characters without control "
+                            "characters; mint a new token (toolbox token --subject ...).")
         principal = Principal(subject=claims["sub"], role=role, expires_at=float(claims["exp"]))
         if len(self._verified) >= _CACHE_LIMIT:
             self._verified.clear()

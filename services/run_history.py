@@ -13,17 +13,22 @@ import orjson
 
 from background.processors.base import BaseProcessor
 from config.repository_factory import RepositoryFactory
-from repositories.run_history import RunHistoryRepository
+from repositories.run_history import ERROR_MAX_CHARS, RunHistoryRepository
 from services.errors import InvalidParametersError, TaskNotFoundError
 
 MAX_LIMIT = 200
 
 
 class RunState(StrEnum):
-    """States a registry row can hold (PROGRESS lives only in the result backend; such runs are STARTED)."""
+    """Every state GET /tasks/status/<id> can report, each accepted by the history's `status` filter.
+
+    PROGRESS lives only in the result backend: the registry holds such runs as STARTED, so the
+    filter `PROGRESS` matches the running ones (as `STARTED` does).
+    """
 
     PENDING = "PENDING"
     STARTED = "STARTED"
+    PROGRESS = "PROGRESS"
     RETRY = "RETRY"
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
@@ -81,8 +86,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _short_error(error: str | None) -> str | None:
+    if error is None or len(error) <= ERROR_MAX_CHARS:
+        return error
+    return error[:ERROR_MAX_CHARS] + "…"
+
+
 def render_run(row: dict[str, Any]) -> dict[str, Any]:
-    """One history row: what ran, how it went and who or what launched it."""
+    """One history row: what ran, how it went and who or what launched it (large values cut)."""
     started, finished = row["started_at"], row["finished_at"]
     runtime = (finished - started).total_seconds() if started and finished else None
     return {
@@ -93,13 +104,14 @@ def render_run(row: dict[str, Any]) -> dict[str, Any]:
         "submitted_by": row["submitted_by"],
         "parent_id": row["parent_id"],
         "params": row["params"],
+        "params_truncated": bool(row.get("params_truncated")),
         "submitted_at": _iso(row["submitted_at"]),
         "started_at": _iso(started),
         "finished_at": _iso(finished),
         "runtime_s": round(runtime, 6) if runtime is not None else None,
         "worker": row["worker"],
         "retries": int(row["retries"] or 0),
-        "error": row["error"],
+        "error": _short_error(row["error"]),
     }
 
 
@@ -135,10 +147,11 @@ class RunHistoryService:
         if start is not None and end is not None and start > end:
             raise _invalid("submitted_to", "must not be before submitted_from")
         task_name = self.task_name(query.task) if query.task else None
+        statuses = sorted({RunState.STARTED if s is RunState.PROGRESS else s for s in query.statuses})
         after = decode_cursor(query.cursor) if query.cursor else None
         async with self._repositories.autocommit() as uow:
             rows = await uow.repo(RunHistoryRepository).page(
-                task_name=task_name, statuses=[s.value for s in query.statuses], submitted_from=start,
+                task_name=task_name, statuses=[s.value for s in statuses], submitted_from=start,
                 submitted_to=end, after=after, limit=query.limit + 1,
             )
         more = len(rows) > query.limit

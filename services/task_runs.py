@@ -19,6 +19,8 @@ from services.errors import RunNotFoundError
 from services.single_run import SingleRunGuard
 
 BACKEND_STATES = frozenset({"STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED"})
+# States whose backend meta no longer carries the run's progress: the last one reported is shown.
+KEEPS_LAST_PROGRESS = frozenset({"RETRY", "FAILURE", "REVOKED"})
 
 
 class FinishedRuns:
@@ -135,6 +137,8 @@ class TaskRunService:
                 view["error"] = _error_text(meta.get("result"))
             if state in TERMINAL_STATES and view.get("finished_at") is None:
                 view["finished_at"] = _parse(meta.get("date_done"))
+        if progress is None and view["status"] in KEEPS_LAST_PROGRESS:
+            progress = await self._results.last_progress(task_id)
         rendered = self._render(view, progress)
         if row is not None and row["status"] in TERMINAL_STATES:
             self._finished.put(task_id, rendered)

@@ -1,12 +1,35 @@
-"""Progress reporting from inside a running task."""
+"""Progress reporting from inside a running task.
+
+Each update goes to the result backend (state PROGRESS, what the status endpoint shows while
+the run is active) and to its own key `toolbox:progress:<task_id>` (JSON `{current, total,
+message}`, expiring with the run's result), which outlives the state: a run that then fails,
+is revoked or waits for a retry still shows how far it got.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
+import orjson
 from celery import Task
 
 PROGRESS = "PROGRESS"
+PROGRESS_PREFIX = "toolbox:progress:"
+log = logging.getLogger("toolbox.worker")
+
+
+def progress_key(task_id: str) -> str:
+    """The Redis key holding the last progress a run reported."""
+    return PROGRESS_PREFIX + task_id
+
+
+def _ttl_s(task: Task) -> int:
+    expires = task.app.conf.result_expires
+    if isinstance(expires, timedelta):
+        return max(1, int(expires.total_seconds()))
+    return max(1, int(expires or 86_400))
 
 
 class Progress:
@@ -22,3 +45,7 @@ class Progress:
             return
         meta: dict[str, Any] = {"current": current, "total": total, "message": message}
         task.update_state(state=PROGRESS, meta=meta)
+        try:
+            task.backend.client.set(progress_key(task.request.id), orjson.dumps(meta), ex=_ttl_s(task))
+        except Exception:  # noqa: BLE001 - a lost copy only costs the progress of a failed run
+            log.warning("could not keep the last progress", extra={"task_id": task.request.id})

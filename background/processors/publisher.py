@@ -24,6 +24,10 @@ from services.errors import BrokerUnavailableError
 from services.metrics import TASKS_KEY
 
 
+def _capped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
 class TaskPublisher:
     """Sends task messages to the broker over an asyncio Redis client."""
 
@@ -52,7 +56,9 @@ class TaskPublisher:
         headers = dict(headers_template)
         headers["id"] = task_id
         headers["root_id"] = task_id
-        headers["kwargsrepr"] = kwargs_json.decode()
+        # What workers log on receipt (and on failure): capped as Celery caps its own
+        # (`amqp.kwargsrepr_maxsize`), so a 100 KB parameter is not written into every log.
+        headers["kwargsrepr"] = _capped(kwargs_json.decode(), self._app.amqp.kwargsrepr_maxsize)
         if extra_headers:
             headers.update(extra_headers)
         properties = dict(properties_template)

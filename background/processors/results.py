@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from background.processors.batching import Coalescer
+from background.processors.progress import progress_key
 
 META_PREFIX = "celery-task-meta-"
 
@@ -32,6 +33,20 @@ class ResultReader:
         """The stored meta, or None if absent or Redis is unreachable (the registry still answers)."""
         try:
             raw = await asyncio.wait_for(self._reads.submit(task_id), self._timeout_s)
+        except (TimeoutError, RedisError, OSError):
+            return None
+        if raw is None:
+            return None
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    async def last_progress(self, task_id: str) -> dict[str, Any] | None:
+        """The last progress the run reported (kept after it failed or was revoked), or None."""
+        try:
+            raw = await asyncio.wait_for(self._client.get(progress_key(task_id)), self._timeout_s)
         except (TimeoutError, RedisError, OSError):
             return None
         if raw is None:

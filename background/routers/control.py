@@ -7,24 +7,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body
 from starlette.responses import Response
 
 from background.routers.operations_deps import Ops
 from background.schemas.operations import RetryAccepted, RevokeAccepted, RevokeRequest
-from routers.dependencies import Operator
+from routers.dependencies import Operator, PathId
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422, 503)
 }
-TaskId = Annotated[str, Path(min_length=1, max_length=64)]
 
 router = APIRouter(prefix="/tasks", tags=["operations"])
 
 
 @router.post("/{task_id}/revoke", response_model=RevokeAccepted, responses=ERRORS)
-async def revoke_run(ops: Ops, principal: Operator, task_id: TaskId,
+async def revoke_run(ops: Ops, principal: Operator, task_id: PathId,
                      body: Annotated[RevokeRequest | None, Body()] = None) -> Response:
     """Revoke a queued run (for good, even across worker restarts), or stop a running one with terminate."""
     terminate = body.terminate if body is not None else False
@@ -32,6 +31,6 @@ async def revoke_run(ops: Ops, principal: Operator, task_id: TaskId,
 
 
 @router.post("/{task_id}/retry", response_model=RetryAccepted, status_code=202, responses=ERRORS)
-async def retry_run(ops: Ops, principal: Operator, task_id: TaskId) -> Response:
+async def retry_run(ops: Ops, principal: Operator, task_id: PathId) -> Response:
     """Run a finished run again with the same parameters: a new id, linked by parent_id."""
     return JSONBytesResponse(dumps(await ops.control.retry(task_id, principal)), status_code=202)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from starlette.responses import Response
 
 from background.schemas.schedules import ScheduleChanged, ScheduleList, ScheduleView
-from routers.dependencies import Operator, State, Viewer
+from routers.dependencies import Operator, PathId, State, Viewer
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (401, 403, 404, 422, 503)}
 LIST_ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (401, 403, 503)}
-ScheduleName = Path(min_length=1, max_length=200, description="Task name (`toolbox.kpi`), short or kebab name")
 
 router = APIRouter(prefix="/tasks/schedules", tags=["schedules"])
 
@@ -29,13 +28,13 @@ async def list_schedules(state: State, _: Viewer) -> Response:
 
 
 @router.get("/{name}", response_model=ScheduleView, responses=ERRORS)
-async def get_schedule(state: State, _: Viewer, name: str = ScheduleName) -> Response:
+async def get_schedule(state: State, _: Viewer, name: PathId) -> Response:
     """One schedule."""
     return JSONBytesResponse(dumps(await state.schedules.get(name)))
 
 
 @router.post("/{name}/pause", response_model=ScheduleChanged, responses=ERRORS)
-async def pause_schedule(state: State, principal: Operator, name: str = ScheduleName) -> Response:
+async def pause_schedule(state: State, principal: Operator, name: PathId) -> Response:
     """Stop Beat from sending this task until it is resumed; runs already sent are not touched."""
     schedule = await state.schedules.pause(name, principal)
     return JSONBytesResponse(dumps({"success": True, "message": f"Schedule {schedule['name']} paused.",
@@ -43,7 +42,7 @@ async def pause_schedule(state: State, principal: Operator, name: str = Schedule
 
 
 @router.post("/{name}/resume", response_model=ScheduleChanged, responses=ERRORS)
-async def resume_schedule(state: State, _: Operator, name: str = ScheduleName) -> Response:
+async def resume_schedule(state: State, _: Operator, name: PathId) -> Response:
     """Let Beat send this task again from its next tick; ticks missed while paused are not caught up."""
     schedule = await state.schedules.resume(name)
     return JSONBytesResponse(dumps({"success": True, "message": f"Schedule {schedule['name']} resumed.",

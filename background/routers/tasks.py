@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from background.processors.base import BaseProcessor, TaskEntry
 from background.schemas.tasks import Catalog, ExecuteAccepted, TaskStatus
-from routers.dependencies import State, Viewer, role_required
+from routers.dependencies import PathId, State, Viewer, role_required
 from routers.errors import validation_response
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 from services.auth import Principal
@@ -29,8 +29,7 @@ async def available_tasks(state: State, _: Viewer) -> Response:
 
 
 @router.get("/status/{task_id}", response_model=TaskStatus, responses=ERRORS)
-async def task_status(state: State, _: Viewer,
-                      task_id: str = Path(max_length=200, pattern=r"^[^\x00]*$")) -> Response:
+async def task_status(state: State, _: Viewer, task_id: PathId) -> Response:
     """Status, progress, result, error, parameters and timings of one run."""
     return JSONBytesResponse(dumps(await state.runs.status(task_id)))
 

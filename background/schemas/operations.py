@@ -8,7 +8,11 @@ from pydantic import BaseModel, ConfigDict
 
 
 class RunRow(BaseModel):
-    """One run in the history; `origin` + `submitted_by` + `parent_id` say who or what launched it."""
+    """One run in the history; `origin` + `submitted_by` + `parent_id` say who or what launched it.
+
+    `params` is null with `params_truncated` when the parameters exceed the history's size cap, and
+    `error` is cut short; GET /tasks/status/<id> has both in full.
+    """
 
     task_id: str
     task_name: str
@@ -17,6 +21,7 @@ class RunRow(BaseModel):
     submitted_by: str | None = None
     parent_id: str | None = None
     params: dict[str, Any] | None = None
+    params_truncated: bool = False
     submitted_at: str
     started_at: str | None = None
     finished_at: str | None = None

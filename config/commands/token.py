@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from services.auth import ROLE_RANK
 
@@ -17,7 +18,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from config.settings import get_settings
-    from services.auth import TokenService
+    from services.auth import TokenService, subject_problem
 
+    # Refused here with one line rather than minted: the API would refuse such a token anyway.
+    if args.ttl is not None and args.ttl <= 0:
+        print(f"--ttl must be a positive number of seconds, not {args.ttl}", file=sys.stderr)
+        return 2
+    problem = subject_problem(args.subject)
+    if problem is not None:
+        print(f"--subject refused: {problem}", file=sys.stderr)
+        return 2
     print(TokenService(get_settings().auth).mint(args.subject, args.role, args.ttl))
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 
 import pytest
 from support.registry import delete_runs, insert_run
@@ -113,3 +114,62 @@ async def test_bad_filters_are_refused_with_the_error_shape(client: httpx.AsyncC
     body = response.json()
     assert body["success"] is False and body["code"] == "invalid_parameters"
     assert field in {error["field"].split(".")[0] for error in body["errors"]}
+
+
+@pytest.fixture
+async def heavy_runs(db: asyncpg.Connection) -> AsyncIterator[dict[str, Any]]:
+    """200 runs each carrying 100 KB of parameters (and of error text), and one with small parameters."""
+    name = f"histheavy{uuid.uuid4().hex[:8]}.load"
+    payload = {"rows": ["é" * 1000] * 100}  # ~100 KB of JSON, multi-byte characters
+    ids = [str(uuid.uuid4()) for _ in range(200)]
+    await db.executemany(
+        "insert into task_runs (task_id, task_name, status, params, origin, submitted_by, submitted_at, "
+        "started_at, finished_at, retries, error) values ($1, $2, 'FAILURE', $3::jsonb, 'api', 'ana', $4, $4, $4, 0, $5)",
+        [(task_id, name, orjson.dumps(payload).decode(), BASE + timedelta(seconds=i), "ValueError: " + "x" * 100_000)
+         for i, task_id in enumerate(ids)])
+    small = await insert_run(db, task_name=name, submitted_at=BASE - timedelta(days=1), params={"day": "2031-03-01"})
+    try:
+        yield {"name": name, "ids": ids, "small": small, "payload": payload}
+    finally:
+        await delete_runs(db, [*ids, small])
+
+
+async def test_a_full_history_page_stays_under_1_mb_whatever_the_runs_carry(
+    client: httpx.AsyncClient, heavy_runs: dict[str, Any]
+) -> None:
+    response = await client.get("/tasks/runs", params={"task": heavy_runs["name"], "limit": 200})
+    assert response.status_code == 200, response.text
+    assert len(response.content) < 1_000_000, len(response.content)
+    runs = response.json()["runs"]
+    assert len(runs) == 200
+    assert all(run["params"] is None and run["params_truncated"] is True for run in runs)
+    assert all(run["error"].startswith("ValueError: xxx") and len(run["error"]) == 301 for run in runs)
+    # The run's own status still has everything.
+    status = (await client.get(f"/tasks/status/{runs[0]['task_id']}")).json()
+    assert status["params"] == heavy_runs["payload"]
+    assert len(status["error"]) == len("ValueError: ") + 100_000
+
+    last = (await client.get("/tasks/runs", params={"task": heavy_runs["name"], "limit": 1,
+                                                  "submitted_to": BASE.isoformat()})).json()["runs"]
+    assert [(r["task_id"], r["params"], r["params_truncated"]) for r in last] == [
+        (heavy_runs["small"], {"day": "2031-03-01"}, False)]
+
+
+@pytest.mark.parametrize("state", ["PENDING", "STARTED", "PROGRESS", "SUCCESS", "FAILURE", "RETRY", "REVOKED"])
+async def test_every_state_the_status_endpoint_reports_is_a_valid_filter(
+    client: httpx.AsyncClient, history: dict[str, Any], state: str
+) -> None:
+    response = await client.get("/tasks/runs", params={"task": history["name"], "status": state})
+    assert response.status_code == 200, response.text
+    expected = {"PENDING": 1, "STARTED": 0, "PROGRESS": 0, "SUCCESS": 4, "FAILURE": 1, "RETRY": 0, "REVOKED": 1}
+    assert response.json()["count"] == expected[state]
+
+
+async def test_progress_matches_the_runs_that_are_running(client: httpx.AsyncClient, db: asyncpg.Connection,
+                                                          history: dict[str, Any]) -> None:
+    running = await insert_run(db, task_name=history["name"], status="STARTED", submitted_at=BASE)
+    try:
+        body = (await client.get("/tasks/runs", params={"task": history["name"], "status": "PROGRESS"})).json()
+        assert [(r["task_id"], r["status"]) for r in body["runs"]] == [(running, "STARTED")]
+    finally:
+        await delete_runs(db, [running])
