@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ async def test_no_token_appears_in_the_api_log(servers: dict[str, Any], run_dir:
     try:
         tokens = [mint("operator"), mint("viewer", ttl_s=-5), mint("viewer")[:-4] + "AAAA", "not-a-jwt-at-all-123"]
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            for _ in range(100):
+            # A loaded machine can take tens of seconds to import the app; wait as start_api does.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
                 try:
                     if (await http.get("/health")).status_code == 200:
                         break
