@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from background.processors.revocations import RevocationStore
 from config.state import AppState
+from services.audit import AuditService
 from services.metrics import MetricsService, RequestMetrics, TaskCounters
 from services.run_control import RunControlService
 from services.run_history import RunHistoryService
@@ -22,6 +23,7 @@ class Operations:
     stats: StatsService
     workers: WorkerControl
     metrics: MetricsService
+    audit: AuditService
 
     async def close(self) -> None:
         await self.metrics.close()
@@ -38,8 +40,9 @@ def build_operations(state: AppState, requests: RequestMetrics) -> Operations:
     queues = known_queues(settings.celery.default_queue, declared)
     workers = WorkerControl(celery_app)
     revocations = RevocationStore(state.redis, ttl_s=settings.celery.result_expires_s)
+    audit = AuditService(state.repositories)
     control = RunControlService(state.repositories, state.runs, state.processor, revocations, workers,
-                                TaskCounters(state.redis))
+                                TaskCounters(state.redis), audit)
     metrics = MetricsService(state.redis, requests, queues)
     metrics.start()
     return Operations(
@@ -48,4 +51,5 @@ def build_operations(state: AppState, requests: RequestMetrics) -> Operations:
         stats=StatsService(state.repositories, workers, QueueLengths(state.redis, queues)),
         workers=workers,
         metrics=metrics,
+        audit=audit,
     )

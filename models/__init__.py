@@ -1,5 +1,6 @@
 """ORM models. Every model module is imported here so Alembic sees the whole metadata."""
 
+from models.audit_event import AuditEvent
 from models.base import Base
 from models.etl import EtlBatch, EtlReject
 from models.exchange_rates import ExchangeRate
@@ -9,5 +10,5 @@ from models.receivables import Receivable, ReceivableByClient, ReceivableByDebto
 from models.reporting import KpiDaily, KpiMonthly, ReportOperation
 from models.task_run import TaskRun
 
-__all__ = ["Base", "Client", "Debtor", "EtlBatch", "EtlReject", "ExchangeRate", "KpiDaily", "KpiMonthly", "Operation",
+__all__ = ["AuditEvent", "Base", "Client", "Debtor", "EtlBatch", "EtlReject", "ExchangeRate", "KpiDaily", "KpiMonthly", "Operation",
            "Payment", "Receivable", "ReceivableByClient", "ReceivableByDebtor", "ReportOperation", "TaskRun"]

@@ -37,3 +37,11 @@ def role_required(role: str) -> Callable[[Request], Awaitable[Principal]]:
 Viewer = Annotated[Principal, Depends(role_required("viewer"))]
 Operator = Annotated[Principal, Depends(role_required("operator"))]
 Admin = Annotated[Principal, Depends(role_required("admin"))]
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address as uvicorn saw it (behind a proxy: run uvicorn with --proxy-headers)."""
+    return request.client.host if request.client is not None else None
+
+
+ClientAddress = Annotated[str | None, Depends(client_address)]

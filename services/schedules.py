@@ -16,6 +16,7 @@ from config.repository_factory import RepositoryFactory
 from config.schedules import overrides_for
 from config.settings import Settings
 from repositories.schedule_runs import ScheduleRunRepository
+from services.audit import AuditAction, AuditService
 from services.auth import Principal
 from services.errors import ScheduleNotFoundError, ServiceUnavailableError, TaskNotFoundError
 
@@ -35,6 +36,7 @@ class ScheduleService:
         self._repositories = repositories
         self._timezone = timezone
         self._beat_enabled = beat_enabled
+        self._audit = AuditService(repositories)
 
     @classmethod
     def build(cls, settings: Settings, processor: BaseProcessor, client: aioredis.Redis,
@@ -53,17 +55,21 @@ class ScheduleService:
         """One schedule by task name, short or kebab name; ScheduleNotFoundError if none."""
         return (await self._views([self._resolve(name)]))[0]
 
-    async def pause(self, name: str, principal: Principal) -> dict[str, Any]:
+    async def pause(self, name: str, principal: Principal, client: str | None = None) -> dict[str, Any]:
         """Beat skips the schedule's ticks until it is resumed (idempotent)."""
         task_name = self._resolve(name)
         flag = json.dumps({"by": principal.subject, "at": datetime.now(UTC).isoformat()})
-        await self._redis(self._client.hsetnx(PAUSED_KEY, task_name, flag))
+        changed = await self._redis(self._client.hsetnx(PAUSED_KEY, task_name, flag))
+        await self._audit.record(AuditAction.PAUSE, principal.subject, task_name=task_name, client=client,
+                                 detail={"changed": bool(changed)})
         return (await self._views([task_name]))[0]
 
-    async def resume(self, name: str) -> dict[str, Any]:
+    async def resume(self, name: str, principal: Principal, client: str | None = None) -> dict[str, Any]:
         """Beat sends the schedule again from its next tick on (idempotent; missed ticks are not caught up)."""
         task_name = self._resolve(name)
-        await self._redis(self._client.hdel(PAUSED_KEY, task_name))
+        changed = await self._redis(self._client.hdel(PAUSED_KEY, task_name))
+        await self._audit.record(AuditAction.RESUME, principal.subject, task_name=task_name, client=client,
+                                 detail={"changed": bool(changed)})
         return (await self._views([task_name]))[0]
 
     def _resolve(self, name: str) -> str:

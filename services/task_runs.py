@@ -94,7 +94,8 @@ class TaskRunService:
         try:
             await self._registry.add(task_id=task_id, task_name=task.name, params=kwargs, origin=origin,
                                      submitted_by=principal.subject, parent_id=parent_id,
-                                     submitted_at=datetime.now(UTC))
+                                     submitted_at=datetime.now(UTC),
+                                     action="retry" if origin == "retry" else "execute", client=client)
             try:
                 await self._publisher.publish(task, task_id, kwargs)
             except Exception:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 from starlette.responses import Response
 
 from background.schemas.schedules import ScheduleChanged, ScheduleList, ScheduleView
-from routers.dependencies import Operator, State, Viewer
+from routers.dependencies import ClientAddress, Operator, State, Viewer
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (401, 403, 404, 422, 503)}
@@ -35,16 +35,18 @@ async def get_schedule(state: State, _: Viewer, name: str = ScheduleName) -> Res
 
 
 @router.post("/{name}/pause", response_model=ScheduleChanged, responses=ERRORS)
-async def pause_schedule(state: State, principal: Operator, name: str = ScheduleName) -> Response:
+async def pause_schedule(state: State, principal: Operator, client: ClientAddress,
+                         name: str = ScheduleName) -> Response:
     """Stop Beat from sending this task until it is resumed; runs already sent are not touched."""
-    schedule = await state.schedules.pause(name, principal)
+    schedule = await state.schedules.pause(name, principal, client)
     return JSONBytesResponse(dumps({"success": True, "message": f"Schedule {schedule['name']} paused.",
                                     "schedule": schedule}))
 
 
 @router.post("/{name}/resume", response_model=ScheduleChanged, responses=ERRORS)
-async def resume_schedule(state: State, _: Operator, name: str = ScheduleName) -> Response:
+async def resume_schedule(state: State, principal: Operator, client: ClientAddress,
+                          name: str = ScheduleName) -> Response:
     """Let Beat send this task again from its next tick; ticks missed while paused are not caught up."""
-    schedule = await state.schedules.resume(name)
+    schedule = await state.schedules.resume(name, principal, client)
     return JSONBytesResponse(dumps({"success": True, "message": f"Schedule {schedule['name']} resumed.",
                                     "schedule": schedule}))
