@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from background.processors.revocations import RevocationStore
 from config.state import AppState
 from services.audit import AuditService
+from services.bulk_runs import BulkRunService
 from services.metrics import MetricsService, RequestMetrics, TaskCounters
 from services.run_control import RunControlService
 from services.run_history import RunHistoryService
@@ -24,6 +25,7 @@ class Operations:
     workers: WorkerControl
     metrics: MetricsService
     audit: AuditService
+    bulk: BulkRunService
 
     async def close(self) -> None:
         await self.metrics.close()
@@ -45,11 +47,13 @@ def build_operations(state: AppState, requests: RequestMetrics) -> Operations:
                                 TaskCounters(state.redis), audit)
     metrics = MetricsService(state.redis, requests, queues)
     metrics.start()
+    history = RunHistoryService(state.repositories, state.processor)
     return Operations(
-        history=RunHistoryService(state.repositories, state.processor),
+        history=history,
         control=control,
         stats=StatsService(state.repositories, workers, QueueLengths(state.redis, queues)),
         workers=workers,
         metrics=metrics,
         audit=audit,
+        bulk=BulkRunService(state.repositories, history, control, audit, settings.bulk_max_runs),
     )

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
     max_body_bytes: int = 1024 * 1024
+    # POST /tasks/runs/retry|revoke act on at most this many runs per call (`BULK_MAX_RUNS`).
+    bulk_max_runs: int = Field(default=100, ge=1, le=10_000)
     # Structured log lines of API and workers: `logfmt` (key=value) or `json`.
     log_format: Literal["logfmt", "json"] = "logfmt"
 
