@@ -9,6 +9,7 @@ from config.state import AppState
 from services.audit import AuditService
 from services.bulk_runs import BulkRunService
 from services.metrics import MetricsService, RequestMetrics, TaskCounters
+from services.notifications import NotificationService
 from services.run_control import RunControlService
 from services.run_history import RunHistoryService
 from services.stats import QueueLengths, StatsService, known_queues
@@ -26,6 +27,7 @@ class Operations:
     metrics: MetricsService
     audit: AuditService
     bulk: BulkRunService
+    notifications: NotificationService
 
     async def close(self) -> None:
         await self.metrics.close()
@@ -56,4 +58,5 @@ def build_operations(state: AppState, requests: RequestMetrics) -> Operations:
         metrics=metrics,
         audit=audit,
         bulk=BulkRunService(state.repositories, history, control, audit, settings.bulk_max_runs),
+        notifications=NotificationService(state.repositories),
     )

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +94,36 @@ class ScheduleSettings(BaseSettings):
     run_retention_days: int = Field(default=30, ge=1)
 
 
+NotifyEvent = Literal["failure", "recovery", "schedule_failed"]
+ALL_EVENTS: list[NotifyEvent] = ["failure", "recovery", "schedule_failed"]
+
+
+class Webhook(BaseModel):
+    """One receiver of NOTIFY_WEBHOOKS: which events of which tasks (patterns with `*`) go to `url`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://\S+$")
+    events: list[NotifyEvent] = Field(default_factory=lambda: list(ALL_EVENTS), min_length=1)
+    tasks: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+
+
+class NotifySettings(BaseSettings):
+    """Failure notifications: `NOTIFY_WEBHOOKS` (JSON list of Webhook) signed with `NOTIFY_SECRET`."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFY_", extra="ignore")
+
+    webhooks: list[Webhook] = Field(default_factory=list)
+    secret: str = ""
+    # Links in the notifications point here: <public_url>/#/runs/<id> (the console's run page).
+    public_url: str = "http://127.0.0.1:8000"
+    queue: str = "notifications"
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    # Attempt n+1 waits backoff_s * 2**(n-1) seconds after attempt n fails (at most 1 hour).
+    backoff_s: float = Field(default=10.0, ge=0, le=3600)
+
+
 class Settings(BaseSettings):
     """Everything Toolbox reads from the environment, in one object."""
 
@@ -106,11 +136,21 @@ class Settings(BaseSettings):
     celery: CelerySettings = Field(default_factory=CelerySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     max_body_bytes: int = 1024 * 1024
     # POST /tasks/runs/retry|revoke act on at most this many runs per call (`BULK_MAX_RUNS`).
     bulk_max_runs: int = Field(default=100, ge=1, le=10_000)
     # Structured log lines of API and workers: `logfmt` (key=value) or `json`.
     log_format: Literal["logfmt", "json"] = "logfmt"
+
+    @model_validator(mode="after")
+    def _notify_secret_is_real(self) -> Settings:
+        # Unsigned webhooks are for local tries only: a receiver could not tell them from forgeries.
+        secret = self.notify.secret.strip().lower()
+        if self.notify.webhooks and secret in PLACEHOLDER_SECRETS and self.environment not in ("local", "test"):
+            raise ValueError(f"NOTIFY_SECRET must be set to a real secret when NOTIFY_WEBHOOKS is set "
+                             f"(ENVIRONMENT={self.environment})")
+        return self
 
     @model_validator(mode="after")
     def _secret_is_real(self) -> Settings:

@@ -8,6 +8,7 @@ from typing import Any
 from background.processors.progress import Progress
 from config.repository_factory import RepositoryFactory
 from repositories.audit_events import AuditRepository
+from repositories.notification_deliveries import NotificationDeliveryRepository
 from repositories.run_retention import RunRetentionRepository
 
 
@@ -15,7 +16,8 @@ async def purge_runs(repositories: RepositoryFactory, progress: Progress, *, old
                      batch_size: int, dry_run: bool, now: datetime | None = None) -> dict[str, Any]:
     """Delete registry rows submitted more than `older_than_days` ago, in batches of `batch_size`.
 
-    The audit trail is kept for the same period: its rows older than the cutoff go too. Each batch is its own transaction, so locks stay short and an interrupted purge keeps what it
+    The audit trail and the webhook delivery attempts are kept for the same period: their rows
+    older than the cutoff go too. Each batch is its own transaction, so locks stay short and an interrupted purge keeps what it
     did; running it again continues where it stopped.
     """
     cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
@@ -42,6 +44,8 @@ async def _purge_audit(repositories: RepositoryFactory, cutoff: datetime, batch_
         due = await uow.repo(AuditRepository).count_older_than(cutoff)
     if dry_run:
         return due
+    async with repositories.unit_of_work() as uow:
+        await uow.repo(NotificationDeliveryRepository).delete_older_than(cutoff)
     deleted = 0
     while True:
         async with repositories.unit_of_work() as uow:

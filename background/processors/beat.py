@@ -21,6 +21,7 @@ from celery.beat import SchedulingError
 from celery.utils import uuid
 from redbeat.schedulers import RedBeatScheduler, get_redis
 
+from background.processors.notifications import schedule_failed
 from background.processors.runtime import get_runtime
 from background.processors.schedules import ORIGIN_HEADER, PAUSED_KEY
 from background.processors.single_run import SingleRunLock
@@ -71,6 +72,7 @@ class ToolboxScheduler(RedBeatScheduler):
                 lock.release(task, task_id)
             if recorded:
                 _forget(task_id)
+            schedule_failed(self.app, entry.name, task.name, dict(entry.kwargs or {}), exc)
             raise SchedulingError(f"Couldn't apply scheduled task {entry.name}: {exc}") from exc
 
 
