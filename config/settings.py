@@ -90,6 +90,9 @@ class ScheduleSettings(BaseSettings):
     overrides: dict[str, str | None] = Field(default_factory=dict)
     # Beat wakes at least this often; a dead Beat's leader lock expires after 5x this.
     beat_max_interval_s: float = Field(default=5.0, gt=0, le=300)
+    # A tick sent later than this after its due time was missed while no Beat ran (the task's
+    # catch_up policy applies); unset: 6 x beat_max_interval_s, above a dead leader's lock expiry.
+    missed_grace_s: float | None = Field(default=None, gt=0)
     # maintenance.purge_runs deletes registry rows submitted longer ago than this.
     run_retention_days: int = Field(default=30, ge=1)
 

@@ -11,7 +11,14 @@ from redbeat.decoder import RedBeatJSONDecoder
 from redis.exceptions import RedisError
 
 from background.processors.base import BaseProcessor
-from background.processors.schedules import BEAT_KEY_PREFIX, PAUSED_KEY, ResolvedSchedule, resolve_all
+from background.processors.schedules import (
+    BEAT_KEY_PREFIX,
+    LEADER_KEY,
+    LOCK_KEY,
+    PAUSED_KEY,
+    ResolvedSchedule,
+    resolve_all,
+)
 from config.repository_factory import RepositoryFactory
 from config.schedules import overrides_for
 from config.settings import Settings
@@ -50,6 +57,25 @@ class ScheduleService:
     async def list_all(self) -> list[dict[str, Any]]:
         """All schedules, by task name."""
         return await self._views(list(self._schedules))
+
+    async def leader(self) -> dict[str, Any] | None:
+        """Which Beat holds RedBeat's leader lock and since when; None when no Beat holds it.
+
+        The holder is what that Beat recorded on acquiring the lock; it is trusted only while the
+        lock still carries the token recorded with it (a Beat that died leaves a stale record).
+        """
+        pipe = self._client.pipeline(transaction=False)
+        pipe.get(LOCK_KEY)
+        pipe.pttl(LOCK_KEY)
+        pipe.get(LEADER_KEY)
+        token, ttl_ms, raw = await self._redis(pipe.execute())
+        if token is None:
+            return None
+        token = token.decode() if isinstance(token, bytes) else str(token)
+        record = json.loads(raw) if raw else {}
+        known = record.get("token") == token
+        return {"holder": record.get("holder") if known else None, "since": record.get("since") if known else None,
+                "lock_key": LOCK_KEY, "lock_expires_in_s": round(ttl_ms / 1000, 3) if ttl_ms and ttl_ms > 0 else None}
 
     async def get(self, name: str) -> dict[str, Any]:
         """One schedule by task name, short or kebab name; ScheduleNotFoundError if none."""
@@ -105,7 +131,8 @@ class ScheduleService:
         pause = json.loads(paused_raw) if paused_raw else None
         meta = json.loads(meta_raw, cls=RedBeatJSONDecoder) if meta_raw else {}
         enabled = self._beat_enabled and resolved.configured_on and pause is None
-        next_run = resolved.next_run_after(meta.get("last_run_at"), now, self._timezone) if enabled else None
+        next_runs = resolved.next_runs(meta.get("last_run_at"), now, self._timezone) if enabled else []
+        next_run = next_runs[0] if next_runs else None
         return {
             "name": task.name,
             "cron": resolved.expression,
@@ -121,6 +148,8 @@ class ScheduleService:
             "paused_at": pause["at"] if pause else None,
             "last_run_at": _iso(last_run["submitted_at"]) if last_run else None,
             "next_run_at": _iso(next_run),
+            "next_runs": [_iso(at) for at in next_runs],
+            "catch_up": resolved.catch_up,
             "last_run": {
                 "task_id": last_run["task_id"], "status": last_run["status"],
                 "submitted_at": _iso(last_run["submitted_at"]), "started_at": _iso(last_run["started_at"]),

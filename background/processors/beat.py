@@ -8,22 +8,32 @@ once when it stops cleanly), so each tick is dispatched once. On top of that, fo
   fire the missed ticks;
 - a single-run task whose previous run is still active is skipped the same way;
 - the run is recorded in the registry (origin `beat`) before its message is sent, so it shows in
-  the status endpoint and the history from the moment it is queued.
+  the status endpoint and the history from the moment it is queued;
+- a tick found more than the grace period late was missed while no Beat ran: the task's
+  `catch_up` policy says whether it is skipped (`skip`, the default) or sent once for all the
+  missed ticks (`once`).
+
+The Beat that acquires the leader lock records itself (hostname:pid, since when, the lock's
+token) under LEADER_KEY, so GET /tasks/schedules can say who holds the lock.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
 from celery.beat import SchedulingError
+from celery.signals import beat_init
 from celery.utils import uuid
 from redbeat.schedulers import RedBeatScheduler, get_redis
 
 from background.processors.notifications import schedule_failed
 from background.processors.runtime import get_runtime
-from background.processors.schedules import ORIGIN_HEADER, PAUSED_KEY
+from background.processors.schedules import LEADER_KEY, ORIGIN_HEADER, PAUSED_KEY
 from background.processors.single_run import SingleRunLock
 from background.processors.task_base import ToolboxTask
 from repositories.task_runs import TaskRunRepository
@@ -44,6 +54,7 @@ class ToolboxScheduler(RedBeatScheduler):
         return float(next_time_to_run)
 
     def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
+        late_s = _lateness_s(entry)  # before advancing: reserve() moves last_run_at to now
         # Advance first, as Celery does: a tick that fails to send is not retried in a tight loop.
         entry = self.reserve(entry) if advance else entry
         task = self.app.tasks.get(entry.task)
@@ -52,6 +63,13 @@ class ToolboxScheduler(RedBeatScheduler):
         if get_redis(self.app).hexists(PAUSED_KEY, entry.name):
             logger.info("Scheduler: %s is paused; tick skipped", entry.name)
             return None
+        if late_s > self._missed_grace_s():
+            if task.catch_up != "once":
+                logger.warning("Scheduler: %s missed its tick(s) while no Beat ran (%.0f s late); skipped "
+                               "(catch_up=skip)", entry.name, late_s)
+                return None
+            logger.warning("Scheduler: %s missed its tick(s) while no Beat ran (%.0f s late); catching up with "
+                           "one run (catch_up=once)", entry.name, late_s)
         task_id = uuid()
         lock = SingleRunLock(self.app.backend.client) if task.single_run else None
         if lock is not None:
@@ -74,6 +92,40 @@ class ToolboxScheduler(RedBeatScheduler):
                 _forget(task_id)
             schedule_failed(self.app, entry.name, task.name, dict(entry.kwargs or {}), exc)
             raise SchedulingError(f"Couldn't apply scheduled task {entry.name}: {exc}") from exc
+
+
+    def _missed_grace_s(self) -> float:
+        from config.settings import get_settings
+
+        schedules = get_settings().schedules
+        return schedules.missed_grace_s or 6 * schedules.beat_max_interval_s
+
+
+def _lateness_s(entry: Any) -> float:
+    """How long ago the tick being sent was due (0 for a schedule that never ran)."""
+    if entry.last_run_at is None:
+        return 0.0
+    try:
+        return max(-entry.schedule.remaining_estimate(entry.last_run_at).total_seconds(), 0.0)
+    except Exception:  # noqa: BLE001 - a schedule that cannot say is treated as on time
+        return 0.0
+
+
+@beat_init.connect
+def _record_leader(sender: Any = None, **_: Any) -> None:
+    # Connected after RedBeat's own beat_init handler (this module imports it first), which
+    # blocks until this Beat holds the lock: from here on it is the leader.
+    scheduler = getattr(sender, "scheduler", None)
+    lock = getattr(scheduler, "lock", None)
+    if lock is None:
+        return
+    token = lock.local.token
+    record = {"holder": f"{socket.gethostname()}:{os.getpid()}", "since": datetime.now(UTC).isoformat(),
+              "token": token.decode() if isinstance(token, bytes) else str(token)}
+    try:
+        get_redis(scheduler.app).set(LEADER_KEY, json.dumps(record))
+    except Exception:  # noqa: BLE001 - Beat runs on without the record
+        logger.exception("beat: could not record the leader lock holder")
 
 
 def _record(task: ToolboxTask, task_id: str, kwargs: dict[str, Any]) -> bool:

@@ -20,10 +20,10 @@ router = APIRouter(prefix="/tasks/schedules", tags=["schedules"])
 
 @router.get("", response_model=ScheduleList, responses=LIST_ERRORS)
 async def list_schedules(state: State, _: Viewer) -> Response:
-    """Every scheduled task: cron, timezone, enabled/paused, last run and next run."""
+    """Every scheduled task (cron, timezone, enabled/paused, last run, next 5 runs) and the Beat holding the lock."""
     schedules = await state.schedules.list_all()
     return JSONBytesResponse(dumps({
-        "success": True, "schedules": schedules, "total": len(schedules),
+        "success": True, "schedules": schedules, "total": len(schedules), "leader": await state.schedules.leader(),
         "timezone": state.settings.schedules.timezone, "beat_enabled": state.settings.schedules.enabled,
     }))
 
