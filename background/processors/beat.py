@@ -117,7 +117,7 @@ def _record_leader(sender: Any = None, **_: Any) -> None:
     # blocks until this Beat holds the lock: from here on it is the leader.
     scheduler = getattr(sender, "scheduler", None)
     lock = getattr(scheduler, "lock", None)
-    if lock is None:
+    if scheduler is None or lock is None:
         return
     token = lock.local.token
     record = {"holder": f"{socket.gethostname()}:{os.getpid()}", "since": datetime.now(UTC).isoformat(),
