@@ -36,6 +36,7 @@ from background.processors.runtime import get_runtime
 from background.processors.schedules import LEADER_KEY, ORIGIN_HEADER, PAUSED_KEY
 from background.processors.single_run import SingleRunLock
 from background.processors.task_base import ToolboxTask
+from config.settings import get_settings
 from repositories.task_runs import TaskRunRepository
 
 logger = logging.getLogger("celery.beat")
@@ -93,10 +94,7 @@ class ToolboxScheduler(RedBeatScheduler):
             schedule_failed(self.app, entry.name, task.name, dict(entry.kwargs or {}), exc)
             raise SchedulingError(f"Couldn't apply scheduled task {entry.name}: {exc}") from exc
 
-
     def _missed_grace_s(self) -> float:
-        from config.settings import get_settings
-
         schedules = get_settings().schedules
         return schedules.missed_grace_s or 6 * schedules.beat_max_interval_s
 
