@@ -11,7 +11,9 @@ from fastapi.openapi.utils import get_openapi
 
 from background.processors.base import BaseProcessor
 from background.processors.discovery import discover_tasks
+from background.routers.audit import router as audit_router
 from background.routers.control import router as control_router
+from background.routers.notifications import router as notifications_router
 from background.routers.runs import router as runs_router
 from background.routers.schedules import router as schedules_router
 from background.routers.tasks import build_execute_router
@@ -57,6 +59,8 @@ def create_app() -> FastAPI:
     app.include_router(build_execute_router(processor))
     app.include_router(runs_router)
     app.include_router(control_router)  # after the execute router: /tasks/execute/<name> wins
+    app.include_router(audit_router)
+    app.include_router(notifications_router)
     app.include_router(metrics_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)

@@ -51,6 +51,11 @@ from config import structured_logging  # noqa: E402,F401  (structured worker log
 
 discovered_tasks = discover_tasks(celery_app)
 
+# The webhook delivery task (not a discovered task: never listed nor in the run registry).
+from background.processors.webhook_delivery import register as register_delivery  # noqa: E402
+
+register_delivery(celery_app)
+
 
 def _visibility_timeout() -> int:
     """Above the longest time limit of any task, so acks_late never redelivers a running task."""
@@ -67,7 +72,7 @@ def _route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **
     return {"queue": declared} if declared else None
 
 
-declared_queues = sorted({settings.celery.default_queue} | {
+declared_queues = sorted({settings.celery.default_queue, settings.notify.queue} | {
     t.declared_queue for t in discovered_tasks.values() if t.declared_queue})
 celery_app.conf.task_routes = (_route,)
 # A worker started without -Q consumes every queue a task declared.

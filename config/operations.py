@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 from background.processors.revocations import RevocationStore
 from config.state import AppState
+from services.audit import AuditService
+from services.bulk_runs import BulkRunService
 from services.metrics import MetricsService, RequestMetrics, TaskCounters
+from services.notifications import NotificationService
 from services.run_control import RunControlService
 from services.run_history import RunHistoryService
 from services.stats import QueueLengths, StatsService, known_queues
@@ -22,6 +25,9 @@ class Operations:
     stats: StatsService
     workers: WorkerControl
     metrics: MetricsService
+    audit: AuditService
+    bulk: BulkRunService
+    notifications: NotificationService
 
     async def close(self) -> None:
         await self.metrics.close()
@@ -38,14 +44,19 @@ def build_operations(state: AppState, requests: RequestMetrics) -> Operations:
     queues = known_queues(settings.celery.default_queue, declared)
     workers = WorkerControl(celery_app)
     revocations = RevocationStore(state.redis, ttl_s=settings.celery.result_expires_s)
+    audit = AuditService(state.repositories)
     control = RunControlService(state.repositories, state.runs, state.processor, revocations, workers,
-                                TaskCounters(state.redis))
+                                TaskCounters(state.redis), audit)
     metrics = MetricsService(state.redis, requests, queues)
     metrics.start()
+    history = RunHistoryService(state.repositories, state.processor)
     return Operations(
-        history=RunHistoryService(state.repositories, state.processor),
+        history=history,
         control=control,
         stats=StatsService(state.repositories, workers, QueueLengths(state.redis, queues)),
         workers=workers,
         metrics=metrics,
+        audit=audit,
+        bulk=BulkRunService(state.repositories, history, control, audit, settings.bulk_max_runs),
+        notifications=NotificationService(state.repositories),
     )

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -90,8 +90,41 @@ class ScheduleSettings(BaseSettings):
     overrides: dict[str, str | None] = Field(default_factory=dict)
     # Beat wakes at least this often; a dead Beat's leader lock expires after 5x this.
     beat_max_interval_s: float = Field(default=5.0, gt=0, le=300)
+    # A tick sent later than this after its due time was missed while no Beat ran (the task's
+    # catch_up policy applies); unset: 6 x beat_max_interval_s, above a dead leader's lock expiry.
+    missed_grace_s: float | None = Field(default=None, gt=0)
     # maintenance.purge_runs deletes registry rows submitted longer ago than this.
     run_retention_days: int = Field(default=30, ge=1)
+
+
+NotifyEvent = Literal["failure", "recovery", "schedule_failed"]
+ALL_EVENTS: list[NotifyEvent] = ["failure", "recovery", "schedule_failed"]
+
+
+class Webhook(BaseModel):
+    """One receiver of NOTIFY_WEBHOOKS: which events of which tasks (patterns with `*`) go to `url`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://\S+$")
+    events: list[NotifyEvent] = Field(default_factory=lambda: list(ALL_EVENTS), min_length=1)
+    tasks: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+
+
+class NotifySettings(BaseSettings):
+    """Failure notifications: `NOTIFY_WEBHOOKS` (JSON list of Webhook) signed with `NOTIFY_SECRET`."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFY_", extra="ignore")
+
+    webhooks: list[Webhook] = Field(default_factory=list)
+    secret: str = ""
+    # Links in the notifications point here: <public_url>/#/runs/<id> (the console's run page).
+    public_url: str = "http://127.0.0.1:8000"
+    queue: str = "notifications"
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    # Attempt n+1 waits backoff_s * 2**(n-1) seconds after attempt n fails (at most 1 hour).
+    backoff_s: float = Field(default=10.0, ge=0, le=3600)
 
 
 class Settings(BaseSettings):
@@ -106,9 +139,21 @@ class Settings(BaseSettings):
     celery: CelerySettings = Field(default_factory=CelerySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     max_body_bytes: int = 1024 * 1024
+    # POST /tasks/runs/retry|revoke act on at most this many runs per call (`BULK_MAX_RUNS`).
+    bulk_max_runs: int = Field(default=100, ge=1, le=10_000)
     # Structured log lines of API and workers: `logfmt` (key=value) or `json`.
     log_format: Literal["logfmt", "json"] = "logfmt"
+
+    @model_validator(mode="after")
+    def _notify_secret_is_real(self) -> Settings:
+        # Unsigned webhooks are for local tries only: a receiver could not tell them from forgeries.
+        secret = self.notify.secret.strip().lower()
+        if self.notify.webhooks and secret in PLACEHOLDER_SECRETS and self.environment not in ("local", "test"):
+            raise ValueError(f"NOTIFY_SECRET must be set to a real secret when NOTIFY_WEBHOOKS is set "
+                             f"(ENVIRONMENT={self.environment})")
+        return self
 
     @model_validator(mode="after")
     def _secret_is_real(self) -> Settings:

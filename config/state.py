@@ -19,6 +19,7 @@ from config.repository_factory import RepositoryFactory
 from config.settings import Settings
 from repositories.run_registry import RunRegistry
 from services.auth import TokenService
+from services.idempotency import IdempotentLaunches
 from services.schedules import ScheduleService
 from services.single_run import SingleRunGuard
 from services.task_runs import TaskRunService
@@ -37,6 +38,7 @@ class AppState:
     runs: TaskRunService
     schedules: ScheduleService
     pool: asyncpg.Pool
+    idempotency: IdempotentLaunches
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -67,4 +69,5 @@ async def build_state(settings: Settings, processor: BaseProcessor) -> AppState:
                           results, single_run)
     schedules = ScheduleService.build(settings, processor, client, repositories)
     return AppState(settings=settings, engine=engine, redis=client, repositories=repositories,
-                    processor=processor, tokens=TokenService(settings.auth), runs=runs, schedules=schedules, pool=pool)
+                    processor=processor, tokens=TokenService(settings.auth), runs=runs, schedules=schedules, pool=pool,
+                    idempotency=IdempotentLaunches(client, runs))

@@ -51,6 +51,20 @@ class RunHistoryRepository(BaseRepository):
         rows = (await self.session.execute(stmt)).mappings().all()
         return [dict(row) for row in rows]
 
+    async def count(self, *, task_name: str | None, statuses: Sequence[str], submitted_from: datetime | None,
+                    submitted_to: datetime | None) -> int:
+        """How many runs match the history filters (for bulk actions' dry runs)."""
+        stmt = select(func.count()).select_from(TaskRun)
+        if task_name is not None:
+            stmt = stmt.where(TaskRun.task_name == task_name)
+        if statuses:
+            stmt = stmt.where(TaskRun.status.in_(list(statuses)))
+        if submitted_from is not None:
+            stmt = stmt.where(TaskRun.submitted_at >= submitted_from)
+        if submitted_to is not None:
+            stmt = stmt.where(TaskRun.submitted_at < submitted_to)
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def counts_by_status(self, since: datetime) -> dict[str, int]:
         """How many runs submitted since `since` are in each state."""
         stmt = (select(TaskRun.status, func.count()).where(TaskRun.submitted_at >= since)

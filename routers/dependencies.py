@@ -51,3 +51,9 @@ PathId = Annotated[str, Path(
     min_length=1, max_length=PATH_ID_MAX_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$",
     description="A run id or task name: 1-200 characters, no control characters.",
 )]
+def client_address(request: Request) -> str | None:
+    """The caller's address as uvicorn saw it (behind a proxy: run uvicorn with --proxy-headers)."""
+    return request.client.host if request.client is not None else None
+
+
+ClientAddress = Annotated[str | None, Depends(client_address)]

@@ -80,3 +80,11 @@ class SingleRunActiveError(ConflictError):
 
 class ScheduleNotFoundError(NotFoundError):
     code = "schedule_not_found"
+
+
+class IdempotencyKeyReusedError(ConflictError):
+    code = "idempotency_key_reused"
+
+
+class IdempotencyInProgressError(ConflictError):
+    code = "idempotency_in_progress"

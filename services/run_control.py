@@ -12,6 +12,7 @@ from background.processors.base import BaseProcessor
 from background.processors.revocations import RevocationStore
 from config.repository_factory import RepositoryFactory
 from repositories.run_history import RunHistoryRepository
+from services.audit import AuditAction, AuditService
 from services.auth import Principal
 from services.errors import ConflictError, InvalidParametersError, TaskNotFoundError
 from services.metrics import TaskCounters
@@ -28,15 +29,18 @@ class RunControlService:
     """Revokes (persisted, then broadcast) and retries (a new linked run) of task runs."""
 
     def __init__(self, repositories: RepositoryFactory, runs: TaskRunService, processor: BaseProcessor,
-                 revocations: RevocationStore, workers: WorkerControl, counters: TaskCounters) -> None:
+                 revocations: RevocationStore, workers: WorkerControl, counters: TaskCounters,
+                 audit: AuditService) -> None:
         self._repositories = repositories
         self._runs = runs
         self._processor = processor
         self._revocations = revocations
         self._workers = workers
         self._counters = counters
+        self._audit = audit
 
-    async def revoke(self, task_id: str, principal: Principal, *, terminate: bool) -> dict[str, Any]:
+    async def revoke(self, task_id: str, principal: Principal, *, terminate: bool,
+                     client: str | None = None) -> dict[str, Any]:
         """Stop a queued run for good, or a running one when `terminate` is set."""
         view = await self._runs.status(task_id)  # RunNotFoundError for unknown ids
         status = view["status"]
@@ -57,6 +61,9 @@ class RunControlService:
             )
         if not changed:
             raise ConflictError(f"Run {task_id} finished while it was being revoked.", code="run_finished")
+        await self._audit.record(AuditAction.REVOKE, principal.subject, task_name=view["task_name"], task_id=task_id,
+                                 params=view["params"], client=client,
+                                 detail={"terminate": terminate, "previous_status": status})
         broadcast = await self._workers.revoke(task_id, terminate=terminate)
         await self._counters.incr("revoked", view["task_name"] or "unknown")
         log.info("run revoked by %s (terminate=%s)", principal.subject, terminate,
@@ -65,7 +72,7 @@ class RunControlService:
                 "previous_status": status, "terminate": terminate, "broadcast": broadcast,
                 "message": f"Run {task_id} revoked.", "status_url": f"/tasks/status/{task_id}"}
 
-    async def retry(self, task_id: str, principal: Principal) -> dict[str, Any]:
+    async def retry(self, task_id: str, principal: Principal, client: str | None = None) -> dict[str, Any]:
         """Run a finished run again with its parameters: a new id whose parent is the old one."""
         view = await self._runs.status(task_id)
         status = view["status"]
@@ -85,7 +92,8 @@ class RunControlService:
                 description=str(exc)[:1000],
             ) from None
         kwargs = params.model_dump(mode="json", exclude_unset=True)
-        new_id = await self._runs.submit(entry, kwargs, principal, origin="retry", parent_id=task_id)
+        new_id = await self._runs.submit(entry, kwargs, principal, origin="retry", parent_id=task_id,
+                                        client=client)
         log.info("run retried by %s as %s", principal.subject, new_id,
                  extra={"task_id": task_id, "task_name": entry.name})
         return {"success": True, "task_id": new_id, "task_name": entry.name, "parent_id": task_id,

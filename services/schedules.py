@@ -13,11 +13,19 @@ from redis.exceptions import RedisError
 from background.processors.base import BaseProcessor
 from background.processors.schedule_errors import SEND_ERRORS_KEY
 from background.processors.schedule_errors import parse as parse_send_error
-from background.processors.schedules import BEAT_KEY_PREFIX, PAUSED_KEY, ResolvedSchedule, resolve_all
+from background.processors.schedules import (
+    BEAT_KEY_PREFIX,
+    LEADER_KEY,
+    LOCK_KEY,
+    PAUSED_KEY,
+    ResolvedSchedule,
+    resolve_all,
+)
 from config.repository_factory import RepositoryFactory
 from config.schedules import overrides_for
 from config.settings import Settings
 from repositories.schedule_runs import ScheduleRunRepository
+from services.audit import AuditAction, AuditService
 from services.auth import Principal
 from services.errors import ScheduleNotFoundError, ServiceUnavailableError, TaskNotFoundError
 
@@ -37,6 +45,7 @@ class ScheduleService:
         self._repositories = repositories
         self._timezone = timezone
         self._beat_enabled = beat_enabled
+        self._audit = AuditService(repositories)
 
     @classmethod
     def build(cls, settings: Settings, processor: BaseProcessor, client: aioredis.Redis,
@@ -51,21 +60,44 @@ class ScheduleService:
         """All schedules, by task name."""
         return await self._views(list(self._schedules))
 
+    async def leader(self) -> dict[str, Any] | None:
+        """Which Beat holds RedBeat's leader lock and since when; None when no Beat holds it.
+
+        The holder is what that Beat recorded on acquiring the lock; it is trusted only while the
+        lock still carries the token recorded with it (a Beat that died leaves a stale record).
+        """
+        pipe = self._client.pipeline(transaction=False)
+        pipe.get(LOCK_KEY)
+        pipe.pttl(LOCK_KEY)
+        pipe.get(LEADER_KEY)
+        token, ttl_ms, raw = await self._redis(pipe.execute())
+        if token is None:
+            return None
+        token = token.decode() if isinstance(token, bytes) else str(token)
+        record = json.loads(raw) if raw else {}
+        known = record.get("token") == token
+        return {"holder": record.get("holder") if known else None, "since": record.get("since") if known else None,
+                "lock_key": LOCK_KEY, "lock_expires_in_s": round(ttl_ms / 1000, 3) if ttl_ms and ttl_ms > 0 else None}
+
     async def get(self, name: str) -> dict[str, Any]:
         """One schedule by task name, short or kebab name; ScheduleNotFoundError if none."""
         return (await self._views([self._resolve(name)]))[0]
 
-    async def pause(self, name: str, principal: Principal) -> dict[str, Any]:
+    async def pause(self, name: str, principal: Principal, client: str | None = None) -> dict[str, Any]:
         """Beat skips the schedule's ticks until it is resumed (idempotent)."""
         task_name = self._resolve(name)
         flag = json.dumps({"by": principal.subject, "at": datetime.now(UTC).isoformat()})
-        await self._redis(self._client.hsetnx(PAUSED_KEY, task_name, flag))
+        changed = await self._redis(self._client.hsetnx(PAUSED_KEY, task_name, flag))
+        await self._audit.record(AuditAction.PAUSE, principal.subject, task_name=task_name, client=client,
+                                 detail={"changed": bool(changed)})
         return (await self._views([task_name]))[0]
 
-    async def resume(self, name: str) -> dict[str, Any]:
+    async def resume(self, name: str, principal: Principal, client: str | None = None) -> dict[str, Any]:
         """Beat sends the schedule again from its next tick on (idempotent; missed ticks are not caught up)."""
         task_name = self._resolve(name)
-        await self._redis(self._client.hdel(PAUSED_KEY, task_name))
+        changed = await self._redis(self._client.hdel(PAUSED_KEY, task_name))
+        await self._audit.record(AuditAction.RESUME, principal.subject, task_name=task_name, client=client,
+                                 detail={"changed": bool(changed)})
         return (await self._views([task_name]))[0]
 
     def _resolve(self, name: str) -> str:
@@ -103,7 +135,8 @@ class ScheduleService:
         pause = json.loads(paused_raw) if paused_raw else None
         meta = json.loads(meta_raw, cls=RedBeatJSONDecoder) if meta_raw else {}
         enabled = self._beat_enabled and resolved.configured_on and pause is None
-        next_run = resolved.next_run_after(meta.get("last_run_at"), now, self._timezone) if enabled else None
+        next_runs = resolved.next_runs(meta.get("last_run_at"), now, self._timezone) if enabled else []
+        next_run = next_runs[0] if next_runs else None
         send_error = parse_send_error(send_error_raw)
         return {
             "name": task.name,
@@ -120,6 +153,8 @@ class ScheduleService:
             "paused_at": pause["at"] if pause else None,
             "last_run_at": _iso(last_run["submitted_at"]) if last_run else None,
             "next_run_at": _iso(next_run),
+            "next_runs": [_iso(at) for at in next_runs],
+            "catch_up": resolved.catch_up,
             "last_run": {
                 "task_id": last_run["task_id"], "status": last_run["status"],
                 "submitted_at": _iso(last_run["submitted_at"]), "started_at": _iso(last_run["started_at"]),

@@ -83,16 +83,22 @@ class TaskRunService:
         self._finished = FinishedRuns()
 
     async def submit(self, entry: TaskEntry, kwargs: dict[str, Any], principal: Principal,
-                     *, origin: str = "api", parent_id: str | None = None) -> str:
-        """Record the run, then enqueue it. If the broker refuses, the record is removed again."""
+                     *, origin: str = "api", parent_id: str | None = None, task_id: str | None = None,
+                     client: str | None = None) -> str:
+        """Record the run, then enqueue it. If the broker refuses, the record is removed again.
+
+        `task_id` is given by idempotent launches (the id is claimed before the run exists);
+        `client` is the caller's address, for the audit trail.
+        """
         task: ToolboxTask = entry.task
-        task_id = str(uuid.uuid4())
+        task_id = task_id or str(uuid.uuid4())
         if self._single_run is not None:
             await self._single_run.claim(task, task_id)  # 409 while another run of a single-run task is active
         try:
             await self._registry.add(task_id=task_id, task_name=task.name, params=kwargs, origin=origin,
                                      submitted_by=principal.subject, parent_id=parent_id,
-                                     submitted_at=datetime.now(UTC))
+                                     submitted_at=datetime.now(UTC),
+                                     action="retry" if origin == "retry" else "execute", client=client)
             try:
                 await self._publisher.publish(task, task_id, kwargs)
             except Exception:

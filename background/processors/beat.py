@@ -11,23 +11,35 @@ once when it stops cleanly), so each tick is dispatched once. On top of that, fo
   the status endpoint and the history from the moment it is queued;
 - a tick that cannot be sent is logged at ERROR, stored as the schedule's last send error and
   counted per task (background.processors.schedule_errors), and the other entries go on.
+- a tick found more than the grace period late was missed while no Beat ran: the task's
+  `catch_up` policy says whether it is skipped (`skip`, the default) or sent once for all the
+  missed ticks (`once`).
+
+The Beat that acquires the leader lock records itself (hostname:pid, since when, the lock's
+token) under LEADER_KEY, so GET /tasks/schedules can say who holds the lock.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
 from celery.beat import SchedulingError
+from celery.signals import beat_init
 from celery.utils import uuid
 from redbeat.schedulers import RedBeatScheduler, get_redis
 
+from background.processors.notifications import schedule_failed
 from background.processors.runtime import get_runtime
 from background.processors.schedule_errors import record_send_error
-from background.processors.schedules import ORIGIN_HEADER, PAUSED_KEY
+from background.processors.schedules import LEADER_KEY, ORIGIN_HEADER, PAUSED_KEY
 from background.processors.single_run import SingleRunLock
 from background.processors.task_base import ToolboxTask
+from config.settings import get_settings
 from repositories.task_runs import TaskRunRepository
 
 logger = logging.getLogger("celery.beat")
@@ -56,6 +68,7 @@ class ToolboxScheduler(RedBeatScheduler):
         return float(next_time_to_run)
 
     def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
+        late_s = _lateness_s(entry)  # before advancing: reserve() moves last_run_at to now
         # Advance first, as Celery does: a tick that fails to send is not retried in a tight loop.
         entry = self.reserve(entry) if advance else entry
         task = self.app.tasks.get(entry.task)
@@ -64,6 +77,13 @@ class ToolboxScheduler(RedBeatScheduler):
         if get_redis(self.app).hexists(PAUSED_KEY, entry.name):
             logger.info("Scheduler: %s is paused; tick skipped", entry.name)
             return None
+        if late_s > self._missed_grace_s():
+            if task.catch_up != "once":
+                logger.warning("Scheduler: %s missed its tick(s) while no Beat ran (%.0f s late); skipped "
+                               "(catch_up=skip)", entry.name, late_s)
+                return None
+            logger.warning("Scheduler: %s missed its tick(s) while no Beat ran (%.0f s late); catching up with "
+                           "one run (catch_up=once)", entry.name, late_s)
         task_id = uuid()
         lock = SingleRunLock(self.app.backend.client) if task.single_run else None
         if lock is not None:
@@ -84,7 +104,39 @@ class ToolboxScheduler(RedBeatScheduler):
                 lock.release(task, task_id)
             if recorded:
                 _forget(task_id)
+            schedule_failed(self.app, entry.name, task.name, dict(entry.kwargs or {}), exc)
             raise ScheduleSendError(f"Couldn't apply scheduled task {entry.name}: {exc}", task_id) from exc
+
+    def _missed_grace_s(self) -> float:
+        schedules = get_settings().schedules
+        return schedules.missed_grace_s or 6 * schedules.beat_max_interval_s
+
+
+def _lateness_s(entry: Any) -> float:
+    """How long ago the tick being sent was due (0 for a schedule that never ran)."""
+    if entry.last_run_at is None:
+        return 0.0
+    try:
+        return max(-entry.schedule.remaining_estimate(entry.last_run_at).total_seconds(), 0.0)
+    except Exception:  # noqa: BLE001 - a schedule that cannot say is treated as on time
+        return 0.0
+
+
+@beat_init.connect
+def _record_leader(sender: Any = None, **_: Any) -> None:
+    # Connected after RedBeat's own beat_init handler (this module imports it first), which
+    # blocks until this Beat holds the lock: from here on it is the leader.
+    scheduler = getattr(sender, "scheduler", None)
+    lock = getattr(scheduler, "lock", None)
+    if scheduler is None or lock is None:
+        return
+    token = lock.local.token
+    record = {"holder": f"{socket.gethostname()}:{os.getpid()}", "since": datetime.now(UTC).isoformat(),
+              "token": token.decode() if isinstance(token, bytes) else str(token)}
+    try:
+        get_redis(scheduler.app).set(LEADER_KEY, json.dumps(record))
+    except Exception:  # noqa: BLE001 - Beat runs on without the record
+        logger.exception("beat: could not record the leader lock holder")
 
 
 def _record(task: ToolboxTask, task_id: str, kwargs: dict[str, Any]) -> bool:

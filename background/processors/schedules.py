@@ -34,10 +34,17 @@ ALIASES = {
 EVERY = re.compile(r"^@every\s+(\d+)\s*(s|m|h)$")
 UNITS = {"s": 1, "m": 60, "h": 3600}
 OFF = frozenset({"off", "none", "disabled", "false"})
+# What Beat does with the ticks of a schedule missed while no Beat ran (README, Operating):
+# skip them (the next run is the next tick) or send one run for all of them at once.
+CATCH_UP = ("skip", "once")
 ORIGIN_HEADER = "toolbox_origin"
 # RedBeat keeps each entry at BEAT_KEY_PREFIX + task name; the pause flags are ours, read by Beat.
 BEAT_KEY_PREFIX = "toolbox:beat:"
 PAUSED_KEY = "toolbox:schedules:paused"
+# RedBeat's leader lock (redbeat_key_prefix + ":lock"; its value is the holder's token, TTL 5 x
+# the Beat interval) and our record of who took it: {"holder": "host:pid", "since", "token"}.
+LOCK_KEY = BEAT_KEY_PREFIX + ":lock"
+LEADER_KEY = "toolbox:schedules:leader"
 
 
 class ScheduleError(ValueError):
@@ -70,6 +77,10 @@ class ResolvedSchedule:
     def configured_on(self) -> bool:
         return self.expression is not None
 
+    @property
+    def catch_up(self) -> str:
+        return str(getattr(self.task, "catch_up", "skip"))
+
     def celery_schedule(self) -> BaseSchedule:
         """The Celery schedule object Beat evaluates."""
         if self.expression is None:
@@ -90,6 +101,14 @@ class ResolvedSchedule:
         else:
             following = last + when.run_every
         return max(following, now)  # an overdue entry is sent at the next tick
+
+    def next_runs(self, last_run_at: datetime | None, now: datetime, timezone: str, count: int = 5) -> list[datetime]:
+        """The next `count` times Beat will send it (the first as `next_run_after`, then the cron's own)."""
+        first = self.next_run_after(last_run_at, now, timezone)
+        runs = [first]
+        while len(runs) < count:
+            runs.append(self.next_run_after(runs[-1], runs[-1], timezone))
+        return runs
 
 
 def parse(expression: str) -> BaseSchedule:
@@ -151,6 +170,9 @@ def resolve(task: ToolboxTask, overrides: dict[str, str | None]) -> ResolvedSche
         source = "override"
     if expression is not None:
         parse(expression)
+    if getattr(task, "catch_up", "skip") not in CATCH_UP:
+        raise ScheduleError(f"catch_up of {task.name} must be one of {', '.join(CATCH_UP)}, "
+                            f"not {task.catch_up!r}")
     try:
         task.params_model.model_validate(kwargs)
     except ValidationError as exc:
@@ -198,6 +220,7 @@ def beat_conf(schedules: dict[str, ResolvedSchedule], settings: Settings) -> dic
         "redbeat_redis_url": settings.redis.url,
         "redbeat_redis_options": redis_options,
         "redbeat_key_prefix": BEAT_KEY_PREFIX,
+        "redbeat_lock_key": LOCK_KEY,
     }
 
 

@@ -13,11 +13,14 @@ from typing import Any
 from celery import Task
 from celery.signals import task_postrun, task_prerun, worker_process_init, worker_process_shutdown
 
+from background.processors.notifications import run_finished
 from background.processors.runtime import close_runtime, get_runtime
 from background.processors.task_base import ToolboxTask
 from repositories.task_runs import TaskRunRepository
 
 log = logging.getLogger("toolbox.worker")
+# When each run executing in this process started (prerun and postrun run in the same process).
+_started_at: dict[str, datetime] = {}
 
 
 def _now() -> datetime:
@@ -56,15 +59,18 @@ def _close_process(**_: Any) -> None:
 def _on_prerun(task_id: str, task: Task, args: Any = None, kwargs: Any = None, **_: Any) -> None:
     if not _tracked(task) or task.request.called_directly or task.request.is_eager:
         return
+    started_at = _started_at[task_id] = _now()
     _write(
-        task_id, "mark_started", task_name=task.name, started_at=_now(), worker=task.request.hostname,
+        task_id, "mark_started", task_name=task.name, started_at=started_at, worker=task.request.hostname,
         params=dict(kwargs or {}), retries=int(task.request.retries or 0),
         origin=str(getattr(task.request, "toolbox_origin", None) or "worker"),
     )
 
 
 @task_postrun.connect
-def _on_postrun(task_id: str, task: Task, retval: Any = None, state: str | None = None, **_: Any) -> None:
+def _on_postrun(task_id: str, task: Task, retval: Any = None, state: str | None = None, kwargs: Any = None,
+                **_: Any) -> None:
+    started_at = _started_at.pop(task_id, None)
     if not _tracked(task) or task.request.called_directly or task.request.is_eager or state is None:
         return
     if state == "IGNORED":
@@ -72,8 +78,13 @@ def _on_postrun(task_id: str, task: Task, retval: Any = None, state: str | None 
     failed = state in ("FAILURE", "RETRY")
     error = f"{type(retval).__name__}: {retval}" if failed and isinstance(retval, BaseException) else None
     result = None if failed or isinstance(retval, BaseException) else retval
+    finished_at = _now()
     _write(
         task_id, "mark_finished", task_name=task.name, status=state,
-        finished_at=None if state == "RETRY" else _now(), result=result, error=error,
+        finished_at=None if state == "RETRY" else finished_at, result=result, error=error,
         retries=int(task.request.retries or 0), worker=task.request.hostname,
     )
+    # After the registry write: a receiver that follows the link finds the run finished.
+    run_finished(task, task_id, state, params=dict(kwargs or {}), error=error, started_at=started_at,
+                 finished_at=finished_at, worker=task.request.hostname,
+                 origin=str(getattr(task.request, "toolbox_origin", None) or "worker"))

@@ -27,11 +27,13 @@ class ToolboxTask(Task):
     """Validates keyword arguments, injects the toolbox's helpers and runs `async def` bodies.
 
     Extra options a task may declare in `@celery_app.task(...)`:
-    `single_run=True` (never active twice) and `schedule=...` (see background.processors.schedules).
+    `single_run=True` (never active twice), `schedule=...` (see background.processors.schedules)
+    and `catch_up="skip"|"once"` (what Beat does with ticks missed while no Beat ran).
     """
 
     single_run: bool = False
     schedule: Any = None
+    catch_up: str = "skip"
     # `queue=` in the decorator lands here (Celery 5.7 deprecates the `queue` task attribute);
     # config/celery_config.py turns it into routes and consumed queues.
     declared_queue: str | None = None

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from background.routers.operations_deps import Ops
 from background.schemas.operations import RetryAccepted, RevokeAccepted, RevokeRequest
-from routers.dependencies import Operator, PathId
+from routers.dependencies import ClientAddress, Operator, PathId
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -23,14 +23,15 @@ router = APIRouter(prefix="/tasks", tags=["operations"])
 
 
 @router.post("/{task_id}/revoke", response_model=RevokeAccepted, responses=ERRORS)
-async def revoke_run(ops: Ops, principal: Operator, task_id: PathId,
+async def revoke_run(ops: Ops, principal: Operator, client: ClientAddress, task_id: PathId,
                      body: Annotated[RevokeRequest | None, Body()] = None) -> Response:
     """Revoke a queued run (for good, even across worker restarts), or stop a running one with terminate."""
     terminate = body.terminate if body is not None else False
-    return JSONBytesResponse(dumps(await ops.control.revoke(task_id, principal, terminate=terminate)))
+    return JSONBytesResponse(dumps(await ops.control.revoke(task_id, principal, terminate=terminate,
+                                                                        client=client)))
 
 
 @router.post("/{task_id}/retry", response_model=RetryAccepted, status_code=202, responses=ERRORS)
-async def retry_run(ops: Ops, principal: Operator, task_id: PathId) -> Response:
+async def retry_run(ops: Ops, principal: Operator, client: ClientAddress, task_id: PathId) -> Response:
     """Run a finished run again with the same parameters: a new id, linked by parent_id."""
-    return JSONBytesResponse(dumps(await ops.control.retry(task_id, principal)), status_code=202)
+    return JSONBytesResponse(dumps(await ops.control.retry(task_id, principal, client)), status_code=202)

@@ -9,12 +9,14 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from background.routers.operations_deps import Ops
-from background.schemas.operations import RunHistory, Stats
-from routers.dependencies import Viewer
+from background.schemas.operations import BulkResult, BulkRetryRequest, BulkRevokeRequest, RunHistory, Stats
+from routers.dependencies import ClientAddress, Operator, Viewer
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
+from services.bulk_runs import BulkQuery
 from services.run_history import MAX_LIMIT, HistoryQuery, RunState
 
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (401, 403, 422, 503)}
+BULK_ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (400, 401, 403, 422, 503)}
 
 router = APIRouter(prefix="/tasks", tags=["operations"])
 
@@ -41,3 +43,22 @@ async def run_history(
 async def task_stats(ops: Ops, _: Viewer) -> Response:
     """Workers (online, active, processed), queue lengths and run counts by state over 24 hours."""
     return JSONBytesResponse(dumps(await ops.stats.stats()))
+
+
+def _bulk_query(body: BulkRetryRequest, terminate: bool = False) -> BulkQuery:
+    return BulkQuery(task=body.task, statuses=tuple(body.status), submitted_from=body.submitted_from,
+                     submitted_to=body.submitted_to, limit=body.limit, dry_run=body.dry_run, terminate=terminate)
+
+
+# Declared here, before the per-run /tasks/<id>/retry of the control router: "runs" is no run id.
+@router.post("/runs/retry", response_model=BulkResult, responses=BULK_ERRORS)
+async def bulk_retry(ops: Ops, principal: Operator, client: ClientAddress, body: BulkRetryRequest) -> Response:
+    """Retry the finished runs matching the history filters (at most BULK_MAX_RUNS); dry_run lists them."""
+    return JSONBytesResponse(dumps(await ops.bulk.apply("retry", _bulk_query(body), principal, client)))
+
+
+@router.post("/runs/revoke", response_model=BulkResult, responses=BULK_ERRORS)
+async def bulk_revoke(ops: Ops, principal: Operator, client: ClientAddress, body: BulkRevokeRequest) -> Response:
+    """Revoke the queued (with terminate: also running) runs matching the filters; dry_run lists them."""
+    return JSONBytesResponse(dumps(await ops.bulk.apply("revoke", _bulk_query(body, body.terminate), principal,
+                                                        client)))

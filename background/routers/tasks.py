@@ -42,14 +42,31 @@ async def _execute(request: Request, entry: TaskEntry, principal: Principal) -> 
         return validation_response(list(exc.errors()))
     kwargs = params.model_dump(mode="json", exclude_unset=True)
     state = request.app.state.toolbox
-    task_id = await state.runs.submit(entry, kwargs, principal)
-    return JSONBytesResponse(dumps({
+    client = request.client.host if request.client is not None else None
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        task_id = await state.runs.submit(entry, kwargs, principal, client=client)
+        return _accepted(entry, task_id)
+    task_id, replayed = await state.idempotency.submit(entry, kwargs, principal, key, client=client)
+    return _accepted(entry, task_id, replayed)
+
+
+def _accepted(entry: TaskEntry, task_id: str, replayed: bool | None = None) -> Response:
+    body: dict[str, Any] = {
         "success": True,
         "task_id": task_id,
         "task_name": entry.name,
         "message": f"Task {entry.name} accepted.",
         "status_url": f"/tasks/status/{task_id}",
-    }), status_code=202)
+    }
+    if replayed is None:
+        return JSONBytesResponse(dumps(body), status_code=202)
+    # Only idempotent launches say whether this answer is the first one or a replay.
+    body["replayed"] = replayed
+    if replayed:
+        body["message"] = f"Task {entry.name} already accepted for this Idempotency-Key."
+    return JSONBytesResponse(dumps(body), status_code=202,
+                             headers={"Idempotent-Replayed": "true" if replayed else "false"})
 
 
 def _execute_route(entry: TaskEntry) -> Any:

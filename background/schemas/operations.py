@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.run_history import RunState
 
 
 class RunRow(BaseModel):
@@ -90,3 +93,54 @@ class Stats(BaseModel):
     workers: WorkerStats
     queues: dict[str, int | None]
     runs_last_24h: dict[str, int]
+
+
+class BulkRetryRequest(BaseModel):
+    """Body of POST /tasks/runs/retry: the filters of GET /tasks/runs, a dry-run switch and a limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: bool = False
+    task: str | None = Field(default=None, min_length=1, max_length=200)
+    status: list[RunState] = Field(default_factory=list, max_length=6)
+    submitted_from: datetime | None = None
+    submitted_to: datetime | None = None
+    limit: int | None = Field(default=None, ge=1, description="At most this many (never above BULK_MAX_RUNS).")
+
+
+class BulkRevokeRequest(BulkRetryRequest):
+    """Body of POST /tasks/runs/revoke; `terminate` also stops running runs."""
+
+    terminate: bool = False
+
+
+class BulkRun(BaseModel):
+    task_id: str
+    task_name: str
+    status: str
+    submitted_at: str
+
+
+class BulkItem(BaseModel):
+    task_id: str
+    task_name: str
+    previous_status: str
+    outcome: str  # done or skipped
+    new_task_id: str | None = None  # a retry's new run (its parent_id is task_id)
+    code: str | None = None  # why it was skipped
+    message: str | None = None
+
+
+class BulkResult(BaseModel):
+    success: bool
+    action: str
+    dry_run: bool
+    matched: int
+    selected: int
+    cap: int
+    statuses: list[str]
+    runs: list[BulkRun] | None = None  # dry run: the runs the real call would act on
+    results: list[BulkItem] | None = None
+    acted: int | None = None
+    skipped: int | None = None
+    remaining: int | None = None  # matching runs beyond the cap, left untouched

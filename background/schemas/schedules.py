@@ -42,14 +42,26 @@ class ScheduleView(BaseModel):
     paused_at: str | None = None
     last_run_at: str | None = None
     next_run_at: str | None = None
+    next_runs: list[str] = []  # the next 5 send times (empty when not enabled)
+    catch_up: str = "skip"  # ticks missed while no Beat ran: skipped, or one run for all ("once")
     last_run: ScheduleRun | None = None
     last_send_error: ScheduleSendError | None = None
+
+
+class BeatLeader(BaseModel):
+    """The Beat holding RedBeat's leader lock (the only one sending); holder is `hostname:pid`."""
+
+    holder: str | None = None  # null if the lock's holder did not record itself
+    since: str | None = None
+    lock_key: str
+    lock_expires_in_s: float | None = None
 
 
 class ScheduleList(BaseModel):
     success: bool
     schedules: list[ScheduleView]
     total: int
+    leader: BeatLeader | None = None  # null: no Beat holds the lock (none runs, or the leader died)
     timezone: str
     beat_enabled: bool
 

@@ -32,6 +32,7 @@ class ExecuteAccepted(BaseModel):
     task_name: str
     message: str
     status_url: str
+    replayed: bool | None = None  # only with an Idempotency-Key: true when the run was accepted before
 
 
 class Progress(BaseModel):

@@ -16,8 +16,8 @@ import httpx
 ROLES = ("viewer", "operator", "admin")
 RANK = {None: 0, "viewer": 1, "operator": 2, "admin": 3}
 PUBLIC = {"/health", "/health/ready", "/metrics"}
-# Routes whose role is not the default of their method (none today); e.g. {("POST", "/admin/x"): "admin"}.
-OVERRIDES: dict[tuple[str, str], str] = {}
+# Routes whose role is not the default of their method.
+OVERRIDES: dict[tuple[str, str], str] = {("GET", "/audit"): "admin", ("GET", "/notifications/deliveries"): "operator"}
 # A body no endpoint accepts (every body model forbids unknown fields): an allowed call is refused
 # with a 4xx after authentication, so nothing is enqueued, revoked or paused by this test.
 PROBE_BODY = {"__role_probe__": True}
