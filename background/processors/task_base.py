@@ -11,7 +11,7 @@ from celery.app.task import _task_stack  # type: ignore[attr-defined]
 from celery.exceptions import Ignore
 from pydantic_core import to_jsonable_python
 
-from background.processors.params import TaskParams, build_params_model
+from background.processors.params import TaskParams, build_params_model, check_parameter_types
 from background.processors.progress import Progress
 from background.processors.revocations import is_revoked, record_revoked_at_worker
 from background.processors.runtime import get_runtime
@@ -41,6 +41,12 @@ class ToolboxTask(Task):
         run = type(self).__dict__.get("run")
         bound = not isinstance(run, staticmethod)
         return build_params_model(self.name, self._decorated_fun, bound=bound)
+
+    def check_parameters(self) -> None:
+        """Build the parameter model and its JSON Schema now; ParameterTypeError names a bad parameter."""
+        run = type(self).__dict__.get("run")
+        check_parameter_types(self._decorated_fun, bound=not isinstance(run, staticmethod))
+        self.params_model.model_json_schema()
 
     @property
     def params_model(self) -> type[TaskParams]:
