@@ -59,6 +59,11 @@ class ToolboxTask(Task):
         doc = inspect.getdoc(self._decorated_fun) or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
+    @property
+    def long_description(self) -> str:
+        """The whole docstring (the endpoint's description in /docs and /openapi.json)."""
+        return inspect.getdoc(self._decorated_fun) or ""
+
     def _skip_if_revoked(self, task_id: str) -> None:
         # Celery's own revoke list lives in worker memory and is lost on restart; the persisted
         # one (one Redis EXISTS) stops a run revoked while it waited in the queue.
