@@ -66,7 +66,12 @@ def explain(exc: BaseException, adopted: str | None) -> str | None:
     from background.processors.discovery import DiscoveryError
 
     where = f" (found in {adopted})" if adopted else ""
-    hint = "is `uv run toolbox up` running? Otherwise set DATABASE_URL." if not adopted else "is it still running?"
+    if adopted:
+        hint = "is that `toolbox up` still running?"
+    elif os.environ.get("DATABASE_URL"):
+        hint = "check DATABASE_URL."
+    else:
+        hint = "start `uv run toolbox up`, or set DATABASE_URL."
     if isinstance(exc, CommandError | DiscoveryError):
         return str(exc)
     if isinstance(exc, ValidationError):
@@ -74,7 +79,7 @@ def explain(exc: BaseException, adopted: str | None) -> str | None:
     if isinstance(exc, RedisConnectionError):
         return f"cannot reach Redis at {_redis_target()}{where}: {exc}; set REDIS_URL or start `uv run toolbox up`"
     asyncpg_error = _asyncpg_error(exc)
-    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror | OperationalError | InterfaceError | DBAPIError) or asyncpg_error:
+    if isinstance(exc, ConnectionRefusedError | ConnectionResetError | TimeoutError | socket.gaierror | OperationalError | InterfaceError | DBAPIError) or asyncpg_error:
         cause = asyncpg_error or getattr(exc, "orig", None) or exc
         detail = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         return f"cannot use PostgreSQL at {_database_target()}{where}: {detail}; {hint}"

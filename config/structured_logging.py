@@ -20,7 +20,8 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 from config.settings import get_settings
 
 _task_id: ContextVar[str | None] = ContextVar("toolbox_task_id", default=None)
-_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "task_id", "task_name"}
+# color_message: uvicorn's ANSI-coloured copy of msg, for terminals only.
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "task_id", "task_name", "color_message"}
 
 
 def bind_task_id(task_id: str | None) -> None:
