@@ -90,9 +90,11 @@ def _asyncpg_error(exc: BaseException) -> BaseException | None:
     import asyncpg
 
     seen: BaseException | None = exc
-    while seen is not None:
+    for _ in range(10):  # the chain SQLAlchemy builds is short; never loop on a cycle
+        if seen is None:
+            break
         if isinstance(seen, asyncpg.PostgresError | asyncpg.InterfaceError):
-            return seen
+            return typing.cast(BaseException, seen)
         seen = seen.__cause__ or seen.__context__
     return None
 
