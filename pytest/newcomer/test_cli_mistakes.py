@@ -5,7 +5,10 @@ Each case runs the real CLI in a subprocess, in a folder of its own with no serv
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.scratch_domain import scratch_domain
@@ -112,3 +115,18 @@ def test_a_module_that_does_not_import_names_the_file_and_the_cause(folder: Path
     for done in (tasks, up):
         assert_one_line_error(done, f"{path}:3", "No module named 'services.fx'")
     assert not (folder / "var" / "postgres").exists()  # toolbox up stopped before starting any server
+
+
+def test_run_needs_no_broker(folder: Path, servers: dict[str, Any]) -> None:
+    from config.embedded import free_port
+
+    # A real database, and a Redis URL where nothing listens: `toolbox run` never asks it.
+    env = user_env(folder, DATABASE_URL=servers["postgres"].dsn, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    done = toolbox(folder, "run", "table-stats", "min_rows=0", env=env)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["status"] == "SUCCESS" and answer["result"]["schema"] == "public"
+    assert re.search(r"^progress \d+/\d+ ", done.stderr, flags=re.M), done.stderr
+    failed = toolbox(folder, "run", "etl", "batch=no-such-batch", env=env)
+    assert failed.returncode == 1
+    assert "no-such-batch" in json.loads(failed.stdout)["error"]
