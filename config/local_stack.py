@@ -137,6 +137,7 @@ class LocalStack:
         while time.monotonic() < deadline:
             failed = self.failed_child()
             if failed:
+                self.output(failed).drain()
                 raise StackError(start_up_failure(failed, self.log_dir / f"{failed}.log"))
             try:
                 if httpx.get(f"{self.api_url}/health", timeout=1).status_code == 200:

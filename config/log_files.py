@@ -22,6 +22,7 @@ class RotatingOutput:
         self._handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
                                                              encoding="utf-8", errors="replace")
         self._handler.setFormatter(logging.Formatter("%(message)s"))
+        self._threads: list[threading.Thread] = []
 
     def follow(self, stream: IO[bytes] | None) -> threading.Thread | None:
         """Copy `stream` into the file until the process closes it (a daemon thread)."""
@@ -29,7 +30,13 @@ class RotatingOutput:
             return None
         thread = threading.Thread(target=self._copy, args=(stream,), name=f"log:{self.path.name}", daemon=True)
         thread.start()
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         return thread
+
+    def drain(self, timeout: float = 2.0) -> None:
+        """Wait (a little) until what exited processes wrote is in the file."""
+        for thread in self._threads:
+            thread.join(timeout)
 
     def _copy(self, stream: IO[bytes]) -> None:
         with stream:
@@ -40,4 +47,5 @@ class RotatingOutput:
 
     def close(self) -> None:
         """Close the file (after the processes feeding it have stopped)."""
+        self.drain()
         self._handler.close()
