@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from background.processors.base import BaseProcessor
 from background.processors.discovery import discover_tasks
@@ -28,8 +28,15 @@ from config.structured_logging import configure_api_logging
 from routers.errors import install_error_handlers
 from routers.health import router as health_router
 from routers.metrics import router as metrics_router
+from routers.openapi import build_openapi
 from schemas.responses import JSONBytesResponse
 from services.metrics import RequestMetrics
+
+DESCRIPTION = (
+    "Auto-discovered background tasks: list, launch, follow.\n\n"
+    "Routes with a padlock need a token: press **Authorize** and paste one "
+    "(`uv run toolbox token --role operator`, or `$TOOLBOX_TOKEN` after `. var/up.env` beside `toolbox up`)."
+)
 
 
 def create_app() -> FastAPI:
@@ -50,8 +57,9 @@ def create_app() -> FastAPI:
             await app.state.operations.close()
             await state.close()
 
-    app = FastAPI(title="Toolbox", version="0.1.0", lifespan=lifespan, default_response_class=JSONBytesResponse,
-                  description="Auto-discovered background tasks: list, launch, follow.")
+    # /docs and /redoc load Swagger UI and ReDoc from the fastapi-offline package, never from a CDN.
+    app = FastAPIOffline(title="Toolbox", version="0.1.0", lifespan=lifespan, default_response_class=JSONBytesResponse,
+                         description=DESCRIPTION, swagger_ui_parameters={"persistAuthorization": True})
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(tasks_router)
@@ -66,19 +74,9 @@ def create_app() -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for entry in processor.entries.values():
-            model = entry.params_model
-            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(body.pop("$defs", {}))
-            components[model.__name__] = body
-        schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
-        schema["security"] = [{"bearer": []}]
-        app.openapi_schema = schema
-        return schema
+        if not app.openapi_schema:
+            app.openapi_schema = build_openapi(app, processor)
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app

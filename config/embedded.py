@@ -41,15 +41,25 @@ class EmbeddedServerError(RuntimeError):
     """An embedded server did not start."""
 
 
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:`port` now.
+
+    The probe sets SO_REUSEADDR, as uvicorn, PostgreSQL and Valkey do when they listen: a port whose
+    last connections are only in TIME_WAIT (just after a restart) is free for them, and so for us.
+    """
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port(preferred: int | None = None) -> int:
     """`preferred` if nothing listens there, else a free port chosen by the kernel."""
-    if preferred is not None:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", preferred))
-                return preferred
-            except OSError:
-                pass
+    if preferred is not None and port_is_free(preferred):
+        return preferred
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -105,11 +115,13 @@ class EmbeddedPostgres(_ServerProcess):
     stop_signal = signal.SIGINT  # PostgreSQL's "fast" shutdown: disconnect clients, then stop
 
     def __init__(self, data_dir: Path, port: int | None = None, *, fast_unsafe: bool = False,
-                 database: str = "toolbox") -> None:
+                 database: str = "toolbox", piped: bool = False) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self.fast_unsafe = fast_unsafe
         self.database = database
+        # piped: the server's output goes to `process.stdout` for the caller to store (toolbox up rotates it)
+        self.piped = piped
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
 
@@ -151,6 +163,16 @@ class EmbeddedPostgres(_ServerProcess):
 
     def start(self, timeout: float = 30.0) -> EmbeddedPostgres:
         """Initialise if needed, start, wait for a real `select 1`, create the database."""
+        self.start_process()
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait for a real `select 1`, then create the database if it is missing."""
+        asyncio.run(self._wait_ready(timeout))
+
+    def start_process(self) -> None:
+        """Initialise the data directory if needed and launch the server (not waiting for it)."""
         self._initdb()
         self._clear_stale_pid()
         options = ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
@@ -161,12 +183,15 @@ class EmbeddedPostgres(_ServerProcess):
             for setting in FAST_UNSAFE:
                 options += ["-c", setting]
         command = [str(PG_BIN / "postgres"), "-D", str(self.data_dir), "-p", str(self.port), *options]
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
-        self.process = subprocess.Popen(_as_unprivileged(command), stdout=log, stderr=log,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
-        asyncio.run(self._wait_ready(timeout))
-        return self
+        if self.piped:
+            self.process = subprocess.Popen(_as_unprivileged(command), stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
+        else:
+            log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+            self.process = subprocess.Popen(_as_unprivileged(command), stdout=log, stderr=log,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+            log.close()
 
     async def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -195,10 +220,13 @@ class EmbeddedPostgres(_ServerProcess):
 class EmbeddedValkey(_ServerProcess):
     """A Valkey (Redis-compatible) server."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, persist: bool = False) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, *, persist: bool = False,
+                 piped: bool = False) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self.persist = persist
+        # piped: log lines go to `process.stdout` (Valkey's logfile "" is stdout) instead of valkey.log
+        self.piped = piped
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -208,20 +236,29 @@ class EmbeddedValkey(_ServerProcess):
 
     def start(self, timeout: float = 15.0) -> EmbeddedValkey:
         """Start and wait until it answers PING."""
+        self.start_process()
+        self.wait_ready(timeout)
+        return self
+
+    def start_process(self) -> None:
+        """Launch the server (not waiting for it)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [str(VALKEY_BIN), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
                    "--daemonize", "no", "--protected-mode", "yes", "--save", "",
-                   "--appendonly", "yes" if self.persist else "no", "--logfile", "valkey.log"]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   "--appendonly", "yes" if self.persist else "no", "--logfile", "" if self.piped else "valkey.log"]
+        output = subprocess.PIPE if self.piped else subprocess.DEVNULL
+        self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        """Wait until it answers PING."""
         deadline = time.monotonic() + timeout
         while not self._ping():
-            if self.process.poll() is not None:
-                raise EmbeddedServerError(f"Valkey exited; see {self.data_dir / 'valkey.log'}")
+            if self.process is None or self.process.poll() is not None:
+                raise EmbeddedServerError(f"Valkey exited on port {self.port}; see its log")
             if time.monotonic() > deadline:
                 raise EmbeddedServerError(f"Valkey did not answer in {timeout}s")
             time.sleep(0.05)
-        return self
 
     def _ping(self) -> bool:
         try:

@@ -13,19 +13,33 @@ import sys
 import time
 from pathlib import Path
 
-from config.embedded import EmbeddedPostgres, EmbeddedValkey, free_port
-from config.settings import PROJECT_ROOT, get_settings
+from config import up_env
+from config.embedded import EmbeddedPostgres, EmbeddedValkey, free_port, port_is_free
+from config.log_files import RotatingOutput
+from config.settings import PROJECT_ROOT, DatabaseSettings, get_settings
+
+DEFAULT_POSTGRES_PORT = 54329
+DEFAULT_REDIS_PORT = 63799
+
+
+class StackError(RuntimeError):
+    """`toolbox up` cannot start; the message says what and where to look (printed as one line)."""
 
 
 class LocalStack:
     """Embedded PostgreSQL + Valkey, migrations, then uvicorn, a Celery worker and Celery Beat."""
 
-    def __init__(self, api_port: int = 8000, concurrency: int = 2, beat: bool = True) -> None:
+    def __init__(self, api_port: int = 8000, concurrency: int = 2, beat: bool = True,
+                 postgres_port: int = DEFAULT_POSTGRES_PORT, redis_port: int = DEFAULT_REDIS_PORT) -> None:
         self.settings = get_settings()
         self.var_dir = self.settings.var_dir.resolve()
         self.log_dir = self.var_dir / "log"
         self.pids_file = self.var_dir / "up.pids"
-        self.api_port = free_port(api_port)
+        self.api_port = api_port
+        self.postgres_port = postgres_port
+        self.redis_port = redis_port
+        self.outputs: dict[str, RotatingOutput] = {}
+        self.token = ""
         self.concurrency = concurrency
         self.beat = beat
         self.postgres: EmbeddedPostgres | None = None
@@ -40,17 +54,23 @@ class LocalStack:
 
     def start(self) -> None:
         """Start servers and children; raises if any fails to come up."""
+        check_task_modules()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._stop_leftovers()
+        up_env.remove(self.var_dir)
+        self.api_port = choose_port("the API", self.api_port)
         if not self.database_url:
-            self.postgres = EmbeddedPostgres(self.var_dir / "postgres", port=free_port(54329)).start()
+            self.postgres = EmbeddedPostgres(self.var_dir / "postgres", port=choose_port("PostgreSQL", self.postgres_port),
+                                             piped=True)
+            self.postgres.log_path = self.log_dir / "postgres.log"
+            self._start_server("postgres", self.postgres)
             self.database_url = self.postgres.url
-            self._remember("postgres", self.postgres.process)
             print(f"embedded PostgreSQL on port {self.postgres.port} (data: {self.postgres.data_dir})", flush=True)
         if not self.redis_url:
-            self.valkey = EmbeddedValkey(self.var_dir / "valkey", port=free_port(63799), persist=True).start()
+            self.valkey = EmbeddedValkey(self.var_dir / "valkey", port=choose_port("Valkey", self.redis_port),
+                                         persist=True, piped=True)
+            self._start_server("valkey", self.valkey)
             self.redis_url = self.valkey.url
-            self._remember("valkey", self.valkey.process)
             print(f"embedded Valkey on port {self.valkey.port}", flush=True)
         from config.commands.migrate import migrate
 
@@ -68,14 +88,47 @@ class LocalStack:
         self._spawn("api", [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1",
                             "--port", str(self.api_port)], env)
         self._wait_for_api()
+        self.write_up_env()
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.output(name).follow(process.stdout)
         self.children[name] = process
         self._remember(name, process)
+
+    def output(self, name: str) -> RotatingOutput:
+        """The rotated `var/log/<name>.log` (one per name, shared by every start of that process)."""
+        if name not in self.outputs:
+            self.outputs[name] = RotatingOutput(self.log_dir / f"{name}.log", self.settings.log_max_bytes,
+                                                self.settings.log_backups)
+        return self.outputs[name]
+
+    def _start_server(self, name: str, server: EmbeddedPostgres | EmbeddedValkey) -> None:
+        """Start an embedded server whose output goes to its rotated log (read while it starts)."""
+        try:
+            server.start_process()
+            self.output(name).follow(server.process.stdout if server.process else None)
+            self._remember(name, server.process)
+            server.wait_ready()
+        except Exception as exc:
+            raise StackError(f"{name} did not start: {exc}") from exc
+
+    def write_up_env(self) -> None:
+        """var/up.env: the API URL, a dev token and psql/redis-cli-ready URLs, for `. var/up.env`."""
+        self.token = self.dev_token()
+        up_env.write(self.var_dir, {
+            "TOOLBOX_URL": self.api_url,
+            "TOOLBOX_TOKEN": self.token,
+            "TOOLBOX_DATABASE_URL": self.psql_url,
+            "TOOLBOX_REDIS_URL": self.redis_url,
+            "TOOLBOX_PID": str(os.getpid()),
+        })
+
+    @property
+    def psql_url(self) -> str:
+        """The database URL in the form psql and libpq accept (no `+asyncpg`)."""
+        return DatabaseSettings(url=self.database_url).dsn
 
     def _wait_for_api(self, timeout: float = 60) -> None:
         import httpx
@@ -84,14 +137,15 @@ class LocalStack:
         while time.monotonic() < deadline:
             failed = self.failed_child()
             if failed:
-                raise RuntimeError(f"{failed} exited during start-up; see {self.log_dir / (failed + '.log')}")
+                self.output(failed).drain()
+                raise StackError(start_up_failure(failed, self.log_dir / f"{failed}.log"))
             try:
                 if httpx.get(f"{self.api_url}/health", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"the API did not answer in {timeout}s; see {self.log_dir / 'api.log'}")
+        raise StackError(f"the API did not answer in {timeout:.0f} s; see {self.log_dir / 'api.log'}")
 
     def failed_child(self) -> str | None:
         """The name of a child that has exited, if any."""
@@ -115,7 +169,10 @@ class LocalStack:
             self.valkey.stop()
         if self.postgres is not None:
             self.postgres.stop()
+        up_env.remove(self.var_dir)
         self.pids_file.unlink(missing_ok=True)
+        for output in self.outputs.values():
+            output.close()
 
     def _remember(self, name: str, process: subprocess.Popen[bytes] | None) -> None:
         if process is None:
@@ -137,6 +194,36 @@ class LocalStack:
                 print(f"stopping {name} (pid {pid}) left by an earlier run", flush=True)
                 _terminate(pid, None, sig=signal.SIGINT if name == "postgres" else signal.SIGTERM)
         self.pids_file.unlink(missing_ok=True)
+
+
+def choose_port(label: str, preferred: int) -> int:
+    """`preferred` when free; otherwise another free port, said in one line (nothing moves silently)."""
+    if port_is_free(preferred):
+        return preferred
+    chosen = free_port()
+    print(f"port {preferred} is taken by another program: {label} uses port {chosen} instead "
+          "(var/up.env has the URLs)", flush=True)
+    return chosen
+
+
+def check_task_modules() -> None:
+    """Import every task module here first, so a broken one stops `toolbox up` naming its file and cause."""
+    from background.processors.discovery import DiscoveryError
+
+    try:
+        import config.celery_config  # noqa: F401 - importing it discovers every task
+    except DiscoveryError as exc:
+        raise StackError(str(exc)) from None
+
+
+def start_up_failure(name: str, log_path: Path) -> str:
+    """One line on a child that died while starting: the last error line of its log, and the log."""
+    try:
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    cause = next((line for line in reversed(lines) if "Error" in line or "error" in line), lines[-1] if lines else "")
+    return f"{name} exited during start-up: {cause[:400] or 'no output'} (log: {log_path})"
 
 
 def _cmdline(pid: int) -> str:

@@ -7,11 +7,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 Environment = Literal["local", "test", "staging", "production"]
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg")
 PLACEHOLDER_SECRETS = {"", "changeme", "secret", "change-me", "dev", "development"}
 
 
@@ -25,6 +26,16 @@ class DatabaseSettings(BaseSettings):
     max_overflow: int = 10
     connect_timeout_s: float = 3.0
     statement_timeout_ms: int = 0
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql_only(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in POSTGRES_SCHEMES:
+            # Never echo the URL: it may carry a password.
+            shown = f"a {scheme}:// URL" if scheme else "no URL scheme"
+            raise ValueError(f"DATABASE_URL must be a PostgreSQL URL (postgresql://user@host:port/db); it has {shown}")
+        return value
 
     @property
     def async_url(self) -> str:
@@ -145,6 +156,9 @@ class Settings(BaseSettings):
     bulk_max_runs: int = Field(default=100, ge=1, le=10_000)
     # Structured log lines of API and workers: `logfmt` (key=value) or `json`.
     log_format: Literal["logfmt", "json"] = "logfmt"
+    # `toolbox up`'s files in var/log rotate at this size, keeping this many older files.
+    log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    log_backups: int = Field(default=5, ge=1, le=100)
 
     @model_validator(mode="after")
     def _notify_secret_is_real(self) -> Settings:

@@ -20,7 +20,9 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 from config.settings import get_settings
 
 _task_id: ContextVar[str | None] = ContextVar("toolbox_task_id", default=None)
-_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "task_id", "task_name"}
+# color_message: uvicorn's ANSI-coloured copy of msg, for terminals only.
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "task_id", "task_name",
+                                                               "color_message"}
 # A line stays bounded whatever a task carries: Celery hands its receive/failure context (task
 # arguments included) to handlers as the `data` extra, and a message may quote a large value.
 MAX_MESSAGE_CHARS = 8192
@@ -100,17 +102,52 @@ def install(handler: logging.Handler) -> None:
         handler.addFilter(TaskContextFilter())
 
 
+# uvicorn's own loggers (set up by uvicorn before it imports the app) and Python's warnings.
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "py.warnings")
+
+
+class AlreadyLoggedFilter(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" for an error the API's handler already logged.
+
+    Starlette re-raises an exception after the 500 handler answered, and uvicorn logs it again:
+    without this each 500 would be two entries.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not getattr(error, "_toolbox_logged", False)
+
+
+def mark_logged(error: BaseException) -> None:
+    """Note that `error` has been logged with its traceback (see AlreadyLoggedFilter)."""
+    try:
+        error._toolbox_logged = True  # type: ignore[attr-defined]
+    except AttributeError:  # an exception class with __slots__: it may be logged twice
+        pass
+
+
 def configure_api_logging() -> None:
-    """The API's own loggers (`toolbox.*`) write structured lines to stderr; uvicorn's stay as they are."""
+    """Every line of the API process in one format: Toolbox's loggers, uvicorn's and warnings, to stderr.
+
+    Called while uvicorn imports the app, so it replaces the handlers uvicorn's log config installed
+    (this works for `uvicorn main:app` and for `toolbox up` alike).
+    """
     logger = logging.getLogger("toolbox")
     if any(getattr(h, "_toolbox", False) for h in logger.handlers):
         return
     handler = logging.StreamHandler(sys.stderr)
     handler._toolbox = True  # type: ignore[attr-defined]
     install(handler)
+    handler.addFilter(AlreadyLoggedFilter())
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    logging.captureWarnings(True)
+    for name in UVICORN_LOGGERS:
+        other = logging.getLogger(name)
+        other.handlers = [handler] if name != "uvicorn.error" else []
+        # uvicorn.error propagates to "uvicorn": one handler, one line per record.
+        other.propagate = name == "uvicorn.error"
 
 
 @after_setup_logger.connect

@@ -14,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from config.structured_logging import mark_logged
 from schemas.responses import error_response
 from services.errors import AppError
 
@@ -89,7 +90,8 @@ async def _http_error(_: Request, exc: Exception) -> Response:
 async def _database_down(_: Request, exc: Exception) -> Response:
     log.warning("database unavailable: %s", type(exc).__name__)
     return error_response(503, "database_unavailable", "The database is unreachable; try again shortly.",
-                          description=type(exc).__name__)
+                          description="PostgreSQL did not answer in time, so the request did nothing; "
+                                      "GET /health/ready shows when it is back.")
 
 
 async def _database_refused_value(request: Request, exc: Exception) -> Response:
@@ -108,8 +110,9 @@ async def _database_refused_value(request: Request, exc: Exception) -> Response:
                           description=detail)
 
 
-async def _unexpected(_: Request, exc: Exception) -> Response:
-    log.exception("unhandled error")
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    mark_logged(exc)
     return error_response(500, "internal_error", "An unexpected error occurred.",
                           description="The error was logged; no details are exposed.")
 

@@ -12,12 +12,13 @@ from starlette.responses import Response
 from background.routers.operations_deps import Ops
 from config.operations import Operations
 from routers.dependencies import State
+from routers.openapi import PUBLIC
 from schemas.responses import JSONBytesResponse, dumps
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", openapi_extra=PUBLIC)
 async def health() -> dict[str, Any]:
     """The API process is up."""
     return {"success": True, "status": "ok"}
@@ -31,7 +32,7 @@ async def _check(coro: Any, timeout: float = 1.5) -> dict[str, Any]:
     return {"ok": True}
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", openapi_extra=PUBLIC)
 async def ready(state: State, ops: Ops) -> Response:
     """PostgreSQL, Redis and workers, each reported; 503 if PostgreSQL or Redis does not answer.
 

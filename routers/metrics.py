@@ -7,12 +7,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from background.routers.operations_deps import Ops
+from routers.openapi import PUBLIC
 from schemas.responses import ErrorBody
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", response_class=Response,
+@router.get("/metrics", response_class=Response, openapi_extra=PUBLIC,
             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
                              "description": "Prometheus text exposition format."},
                        503: {"model": ErrorBody}})

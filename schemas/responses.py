@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
 ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -44,13 +44,13 @@ class ErrorBody(BaseModel):
     code: str
     message: str
     description: str = ""
-    errors: list[dict[str, Any]] | None = None
+    # Always present: the field errors of a 422, an empty list for every other error.
+    errors: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def error_response(status: int, code: str, message: str, description: str = "",
                    errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> JSONBytesResponse:
     """A response in the error shape of SPEC §4."""
-    body: dict[str, Any] = {"success": False, "code": code, "message": message, "description": description}
-    if errors is not None:
-        body["errors"] = errors
+    body: dict[str, Any] = {"success": False, "code": code, "message": message, "description": description,
+                            "errors": errors or []}
     return JSONBytesResponse(dumps(body), status_code=status, headers=headers)

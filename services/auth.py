@@ -31,6 +31,26 @@ def subject_problem(subject: object) -> str | None:
     if any(unicodedata.category(ch) == "Cc" for ch in subject):
         return "the subject contains a control character (NUL, line break, tab, ...)"
     return None
+HOW_TO_GET_ONE = "`uv run toolbox token --role operator` mints one (beside `toolbox up`: $TOOLBOX_TOKEN in var/up.env)."
+
+
+def _why_invalid(error: jwt.PyJWTError) -> str:
+    """A sentence on why PyJWT refused a token (its class names mean nothing to a caller)."""
+    if isinstance(error, jwt.InvalidSignatureError):
+        reason = "Its signature does not match: it was signed with another secret, or altered."
+    elif isinstance(error, jwt.InvalidAlgorithmError):
+        reason = "It is signed with an algorithm this API does not accept."
+    elif isinstance(error, jwt.InvalidIssuerError):
+        reason = "It was issued by someone other than this Toolbox."
+    elif isinstance(error, jwt.MissingRequiredClaimError):
+        reason = f"It lacks the '{error.claim}' claim."
+    elif isinstance(error, jwt.ImmatureSignatureError):
+        reason = "It is not valid yet (its issue or not-before time is in the future)."
+    elif isinstance(error, jwt.DecodeError):
+        reason = "It is not a well-formed JWT (three base64url parts separated by dots)."
+    else:
+        reason = "It could not be verified."
+    return f"{reason} {HOW_TO_GET_ONE}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +98,12 @@ class TokenService:
         """The principal of an `Authorization: Bearer ...` header; AuthenticationError otherwise."""
         if not authorization:
             raise AuthenticationError("Missing bearer token.",
-                                      description="Send 'Authorization: Bearer <token>'; `toolbox token` mints one.")
+                                      description=f"Send the header 'Authorization: Bearer <token>'. {HOW_TO_GET_ONE}")
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise AuthenticationError("Authorization must be 'Bearer <token>'.")
+            raise AuthenticationError("Authorization must be 'Bearer <token>'.",
+                                      description=f"The header must be the word Bearer, a space and the token. {HOW_TO_GET_ONE}")
         now = time.time()
         cached = self._verified.get(token)
         if cached is not None and cached.expires_at > now:
@@ -91,13 +112,16 @@ class TokenService:
             claims = jwt.decode(token, self._settings.jwt_secret, algorithms=[self._settings.jwt_algorithm],
                                 issuer=self._settings.issuer, options={"require": ["exp", "sub", "role"]})
         except jwt.ExpiredSignatureError:
-            raise AuthenticationError("The token has expired.", code="token_expired") from None
+            raise AuthenticationError("The token has expired.", code="token_expired",
+                                      description=f"Its validity ended; use a new token. {HOW_TO_GET_ONE}") from None
         except jwt.PyJWTError as exc:
             raise AuthenticationError("The token is invalid.", code="invalid_token",
-                                      description=type(exc).__name__) from None
+                                      description=_why_invalid(exc)) from None
         role = claims.get("role")
         if not isinstance(role, str) or role not in ROLE_RANK or not isinstance(claims.get("sub"), str):
-            raise AuthenticationError("The token has no valid role or subject.", code="invalid_token")
+            raise AuthenticationError("The token has no valid role or subject.", code="invalid_token",
+                                      description=f"Its 'role' must be viewer, operator or admin and its 'sub' a name. "
+                                                  f"{HOW_TO_GET_ONE}")
         problem = subject_problem(claims["sub"])
         if problem is not None:
             raise AuthenticationError(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from celery import Celery
 
+from background.processors.params import ParameterTypeError
 from background.processors.task_base import ToolboxTask
 
 TASKS_ROOT = Path(__file__).resolve().parent.parent / "tasks"
@@ -30,6 +31,19 @@ def _module_name(path: Path, root: Path) -> str:
     return ".".join((TASKS_PACKAGE, *relative.parts))
 
 
+def _line_in(path: Path, exc: BaseException) -> str:
+    """`:<line>` of the deepest frame of the traceback inside the task file, if any."""
+    line = ""
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_filename == str(path):
+            line = f":{frame.tb_lineno}"
+        frame = frame.tb_next
+    if not line and isinstance(exc, SyntaxError) and exc.filename == str(path) and exc.lineno:
+        line = f":{exc.lineno}"
+    return line
+
+
 def discover_tasks(app: Celery, root: Path = TASKS_ROOT) -> dict[str, ToolboxTask]:
     """Import every task module (idempotent) and return the discovered tasks by name."""
     # Finalizing first makes each @celery_app.task register at import, so a duplicate name
@@ -46,7 +60,8 @@ def discover_tasks(app: Celery, root: Path = TASKS_ROOT) -> dict[str, ToolboxTas
             importlib.import_module(module_name)
         except Exception as exc:
             sys.modules.pop(module_name, None)
-            raise DiscoveryError(f"{path}: cannot import task module: {type(exc).__name__}: {exc}") from exc
+            raise DiscoveryError(f"{path}{_line_in(path, exc)}: cannot import task module: "
+                                 f"{type(exc).__name__}: {exc}") from exc
     found: dict[str, ToolboxTask] = {}
     for name, task in sorted(app.tasks.items()):
         if not (task.__module__ or "").startswith(TASKS_PACKAGE + "."):
@@ -56,6 +71,14 @@ def discover_tasks(app: Celery, root: Path = TASKS_ROOT) -> dict[str, ToolboxTas
             raise DiscoveryError(f"{source}: task {name!r} must be declared with @celery_app.task")
         if not TASK_NAME.match(name):
             raise DiscoveryError(f"{source}: task name {name!r} must be explicit and look like '<domain>.<name>'")
-        task.params_model  # noqa: B018 - build the schema now: a bad annotation fails start-up, not a request
+        try:
+            # Built now: a bad annotation fails start-up, naming the file, never a request.
+            task.check_parameters()
+        except ParameterTypeError as exc:
+            raise DiscoveryError(f"{source}: task {name!r}: {exc}") from exc
+        except Exception as exc:
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            raise DiscoveryError(f"{source}: task {name!r}: its parameters are invalid: "
+                                 f"{type(exc).__name__}: {first_line}") from exc
         found[name] = task
     return found

@@ -12,7 +12,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model, field_validator
 
 from background.processors.progress import Progress
 from config.repository_factory import RepositoryFactory
@@ -117,3 +117,26 @@ def build_params_model(task_name: str, fun: Callable[..., Any], *, bound: bool) 
     model_name = "".join(part.capitalize() for part in task_name.replace("-", "_").replace(".", "_").split("_")) + "Params"
     model = create_model(model_name, __base__=TaskParams, **fields)
     return model, injected
+
+
+class ParameterTypeError(TypeError):
+    """A task parameter whose type the API can neither validate from JSON nor publish as JSON Schema."""
+
+
+def _type_name(annotation: Any) -> str:
+    base = _base_type(annotation)
+    return getattr(base, "__qualname__", None) or repr(base)
+
+
+def check_parameter_types(fun: Callable[..., Any], *, bound: bool) -> None:
+    """ParameterTypeError naming the first caller parameter whose type has no JSON Schema."""
+    fields, _ = split_parameters(fun, bound=bound)
+    for name, (annotation, _default) in fields.items():
+        try:
+            TypeAdapter(annotation).json_schema()
+        except Exception as exc:  # noqa: BLE001 - pydantic raises several kinds for an unusable type
+            raise ParameterTypeError(
+                f"parameter {name!r} has type {_type_name(annotation)}, which has no JSON Schema: callers could "
+                "not send it; use str, int, float, bool, Decimal, date, datetime, an Enum, a pydantic model, "
+                "or a list or dict of those"
+            ) from exc

@@ -32,6 +32,10 @@ def _ttl_s(task: Task) -> int:
     return max(1, int(expires or 86_400))
 
 
+# A run in this process (`toolbox run`, Task.apply) has no status endpoint: its progress is logged here.
+eager_log = logging.getLogger("toolbox.progress")
+
+
 class Progress:
     """Injected into any task parameter annotated `Progress`; `update()` is shown by the status endpoint."""
 
@@ -42,6 +46,9 @@ class Progress:
         """Record `current` of `total` steps done, with a one-line message."""
         task = self._task
         if task is None or task.request.id is None or task.request.called_directly:
+            return
+        if task.request.is_eager:
+            eager_log.info("progress %s/%s %s", current, "?" if total is None else total, message)
             return
         meta: dict[str, Any] = {"current": current, "total": total, "message": message}
         task.update_state(state=PROGRESS, meta=meta)

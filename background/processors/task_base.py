@@ -11,7 +11,7 @@ from celery.app.task import _task_stack  # type: ignore[attr-defined]
 from celery.exceptions import Ignore
 from pydantic_core import to_jsonable_python
 
-from background.processors.params import TaskParams, build_params_model, caller_check
+from background.processors.params import TaskParams, build_params_model, caller_check, check_parameter_types
 from background.processors.progress import Progress
 from background.processors.revocations import is_revoked, record_revoked_at_worker
 from background.processors.runtime import get_runtime
@@ -44,6 +44,12 @@ class ToolboxTask(Task):
         bound = not isinstance(run, staticmethod)
         return build_params_model(self.name, self._decorated_fun, bound=bound)
 
+    def check_parameters(self) -> None:
+        """Build the parameter model and its JSON Schema now; ParameterTypeError names a bad parameter."""
+        run = type(self).__dict__.get("run")
+        check_parameter_types(self._decorated_fun, bound=not isinstance(run, staticmethod))
+        self.params_model.model_json_schema()
+
     @property
     def params_model(self) -> type[TaskParams]:
         """The Pydantic model of the task's caller-supplied parameters."""
@@ -54,6 +60,11 @@ class ToolboxTask(Task):
         """The first line of the task's docstring."""
         doc = inspect.getdoc(self._decorated_fun) or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    @property
+    def long_description(self) -> str:
+        """The whole docstring (the endpoint's description in /docs and /openapi.json)."""
+        return inspect.getdoc(self._decorated_fun) or ""
 
     def _skip_if_revoked(self, task_id: str) -> None:
         # Celery's own revoke list lives in worker memory and is lost on restart; the persisted

@@ -74,7 +74,7 @@ def _execute_route(entry: TaskEntry) -> Any:
         return await _execute(request, entry, principal)
 
     execute.__name__ = f"execute_{entry.path_name.replace('-', '_').replace('.', '_')}"
-    execute.__doc__ = entry.task.description or f"Run {entry.name}."
+    execute.__doc__ = entry.task.long_description or f"Run {entry.name}."
     return execute
 
 

@@ -8,21 +8,34 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from config.commands import CommandError, port_number, positive_int
+
+if TYPE_CHECKING:
+    from config.local_stack import LocalStack
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("up", help="run everything locally (embedded PostgreSQL and Valkey unless "
                                        "DATABASE_URL / REDIS_URL are set); Ctrl-C stops it")
-    parser.add_argument("--port", type=int, default=8000, help="API port (another free one if taken)")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    parser.add_argument("--port", type=port_number, default=8000, help="API port (another free one if taken)")
+    parser.add_argument("--postgres-port", type=port_number, default=54329,
+                        help="embedded PostgreSQL port (another free one if taken)")
+    parser.add_argument("--redis-port", type=port_number, default=63799,
+                        help="embedded Valkey port (another free one if taken)")
+    parser.add_argument("--concurrency", type=positive_int, default=2, help="worker processes")
     parser.add_argument("--no-beat", action="store_true", help="do not start Celery Beat")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from config.local_stack import LocalStack
+    from config.local_stack import LocalStack, StackError
+    from config.settings import get_settings
 
-    stack = LocalStack(api_port=args.port, concurrency=args.concurrency, beat=not args.no_beat)
+    get_settings()  # a bad DATABASE_URL or secret stops here, before anything starts
+    stack = LocalStack(api_port=args.port, concurrency=args.concurrency, beat=not args.no_beat,
+                       postgres_port=args.postgres_port, redis_port=args.redis_port)
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -32,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        stack.start()
+        try:
+            stack.start()
+        except StackError as exc:
+            raise CommandError(str(exc)) from None
         _announce(stack)
         while not stopping:
             failed = stack.failed_child()
@@ -48,24 +64,38 @@ def run(args: argparse.Namespace) -> int:
         print("stopped.", flush=True)
 
 
-def _announce(stack: object) -> None:
-    from config.local_stack import LocalStack
+def banner(stack: LocalStack) -> str:
+    """What `toolbox up` prints once everything answers (the same URLs as var/up.env)."""
+    from sqlalchemy.engine import make_url
 
-    assert isinstance(stack, LocalStack)
-    token = stack.dev_token()
-    print(f"""
+    shown_db = make_url(stack.psql_url).render_as_string(hide_password=True)
+    env_file = stack.var_dir / "up.env"
+    return f"""
 Toolbox is up.
   API        {stack.api_url}   (docs: {stack.api_url}/docs)
-  PostgreSQL {stack.database_url}
+  PostgreSQL {shown_db}
   Redis      {stack.redis_url}
   logs       {stack.log_dir}
-  dev token  (admin, 24 h) {token}
+  dev token  (admin, 24 h) {stack.token}
 
-Try:
-  curl -H "Authorization: Bearer $TOKEN" {stack.api_url}/tasks/available
-  curl -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\
-       -d '{{}}' {stack.api_url}/tasks/execute/table-stats
+The URLs and the token are in {env_file}. In another terminal:
+  . {_relative(env_file)}
+  curl -H "Authorization: Bearer $TOOLBOX_TOKEN" "$TOOLBOX_URL/tasks/available"
+  curl -X POST -H "Authorization: Bearer $TOOLBOX_TOKEN" -H "Content-Type: application/json" \\
+       -d '{{}}' "$TOOLBOX_URL/tasks/execute/table-stats"
 
-Ctrl-C stops everything.""", flush=True)
-    Path(stack.log_dir, "dev_token").write_text(token)
-    os.chmod(Path(stack.log_dir, "dev_token"), 0o600)
+Ctrl-C stops everything."""
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _announce(stack: LocalStack) -> None:
+    print(banner(stack), flush=True)
+    token_file = Path(stack.log_dir, "dev_token")
+    token_file.write_text(stack.token)
+    os.chmod(token_file, 0o600)

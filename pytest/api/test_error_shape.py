@@ -21,6 +21,9 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert isinstance(body["message"], str) and body["message"]
     assert "\n" not in body["message"]
     assert isinstance(body["description"], str)
+    assert isinstance(body["errors"], list)  # always present
+    if status != 422:
+        assert body["errors"] == []
     assert "Traceback" not in response.text
     return body
 

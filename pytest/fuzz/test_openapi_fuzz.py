@@ -50,7 +50,11 @@ def test_every_documented_operation_answers_as_documented(fuzz_stack: PrivateSta
 
     operations = [result.ok() for result in schema.get_all_operations()]
     for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        # An operation with no parameter, no body and no security (health, metrics) has no invalid input.
+        public = operation.definition.raw.get("security") == [] and not operation.definition.raw.get("parameters") \
+            and "requestBody" not in operation.definition.raw
+        modes = (GenerationMode.POSITIVE,) if public else (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+        for mode in modes:
 
             @given(case=operation.as_strategy(generation_mode=mode))
             @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

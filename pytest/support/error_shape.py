@@ -17,7 +17,7 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert body["code"] == code
     assert isinstance(body["message"], str) and body["message"] and "\n" not in body["message"]
     assert isinstance(body["description"], str)
-    assert body.get("errors") is None or isinstance(body["errors"], list)
+    assert isinstance(body["errors"], list)  # always present, empty when there are no field errors
     assert "Traceback" not in response.text
     return body
 

@@ -25,5 +25,6 @@ DateTo = Annotated[date | None, Field(ge=MIN_DATE, le=MAX_DATE, description="Las
                    AfterValidator(_not_before_date_from)]
 AsOf = Annotated[date | None, Field(ge=MIN_DATE, le=MAX_DATE, description="Snapshot date (default: today).")]
 Year = Annotated[int, Field(ge=2000, le=2100, description="Calendar year.")]
+OptionalYear = Annotated[int | None, Field(ge=2000, le=2100, description="Calendar year (default: the current year).")]
 BatchName = Annotated[str | None, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                                         description="Batch folder in the ETL inbox (default: every pending batch).")]

@@ -8,6 +8,6 @@ from config.celery_config import celery_app
 
 
 @celery_app.task(name="maintenance.ping")
-def ping(echo: Annotated[str, Field(max_length=200)] = "pong") -> str:
+def ping(echo: Annotated[str, Field(max_length=200, description="Text the run returns as its result.")] = "pong") -> str:
     """Return `echo` at once (checks that workers are consuming)."""
     return echo

@@ -15,9 +15,11 @@ from services.run_retention import purge_runs as purge
 async def purge_runs(
     repositories: RepositoryFactory,
     progress: Progress,
-    older_than_days: Annotated[int | None, Field(ge=1, le=36500)] = None,
-    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000,
-    dry_run: bool = False,
+    older_than_days: Annotated[int | None, Field(
+        ge=1, le=36500, description="Delete runs submitted more than this many days ago "
+                                    "(default: SCHEDULE_RUN_RETENTION_DAYS).")] = None,
+    batch_size: Annotated[int, Field(ge=1, le=100_000, description="Rows deleted per statement.")] = 5000,
+    dry_run: Annotated[bool, Field(description="Only count the runs that would be deleted.")] = False,
 ) -> dict[str, object]:
     """Delete runs older than the retention period from the run history.
 

@@ -14,8 +14,8 @@ from services.lost_runs import redeliver_lost as find_and_resend
 async def redeliver_lost(
     repositories: RepositoryFactory,
     progress: Progress,
-    older_than_s: Annotated[int, Field(ge=1, le=86_400)] = 300,
-    limit: Annotated[int, Field(ge=1, le=10_000)] = 1000,
+    older_than_s: Annotated[int, Field(ge=1, le=86_400, description="Only runs PENDING for at least this many seconds.")] = 300,
+    limit: Annotated[int, Field(ge=1, le=10_000, description="At most this many runs are sent again.")] = 1000,
 ) -> dict[str, object]:
     """Send again runs still PENDING after `older_than_s` seconds that are in no queue (lost by the broker).
 

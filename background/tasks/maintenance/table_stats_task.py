@@ -14,8 +14,9 @@ from services.maintenance import table_report
 async def table_stats(
     repositories: RepositoryFactory,
     progress: Progress,
-    schema_name: Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z_][a-z0-9_]*$")] = "public",
-    min_rows: Annotated[int, Field(ge=0)] = 0,
+    schema_name: Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z_][a-z0-9_]*$",
+                                      description="PostgreSQL schema whose tables are measured.")] = "public",
+    min_rows: Annotated[int, Field(ge=0, description="Leave out tables with fewer rows than this.")] = 0,
 ) -> dict[str, object]:
     """Count the rows and measure the size of every table in a schema.
 
