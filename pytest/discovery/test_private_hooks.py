@@ -1,0 +1,74 @@
+"""Every private Celery/kombu/redbeat hook Toolbox relies on still exists and still behaves.
+
+`pyproject.toml` bounds celery, kombu and celery-redbeat to the minor versions these hooks were
+written against; when a bound is raised, these tests say at once which hook moved.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+from celery import current_task
+from celery.app.task import _task_stack  # type: ignore[attr-defined]
+from celery.schedules import crontab
+from kombu.transport import redis as kombu_redis
+
+from background.processors.progress import Progress
+from background.processors.schedules import expression_of
+from background.processors.task_base import DuplicateTaskError, ToolboxCelery, ToolboxTask
+
+
+def _app() -> ToolboxCelery:
+    app = ToolboxCelery("hooks", task_cls=ToolboxTask, broker="memory://", backend="cache+memory://",
+                        set_as_current=False)
+    app.finalize()  # a finalized app builds each task at once (discovery imports after finalizing too)
+    return app
+
+
+def test_task_from_fun_is_where_a_second_function_under_one_name_is_refused() -> None:
+    app = _app()
+
+    def first() -> None: ...
+
+    def second() -> None: ...
+
+    task = app.task(name="hooks.one", shared=False)(first)
+    assert task._decorated_fun is first  # the original function, kept by Celery on the task
+    app.task(name="hooks.one", shared=False)(first)  # the same function again is harmless (a re-import)
+    with pytest.raises(DuplicateTaskError, match="hooks.one"):
+        app.task(name="hooks.one", shared=False)(second)
+    assert "fun" in inspect.signature(type(app)._task_from_fun).parameters
+
+
+def test_type_checker_becomes_the_send_time_argument_check() -> None:
+    app = _app()
+
+    def job(progress: Progress, limit: int = 3) -> int:
+        return limit
+
+    task = app.task(name="hooks.job", shared=False)(job)
+    header: Any = task.__header__  # what apply_async calls with the caller's arguments
+    header(limit=5)  # the injected `progress` is not the caller's to pass
+    with pytest.raises(TypeError):
+        header(nope=1)
+
+
+def test_task_stack_is_what_current_task_reads() -> None:
+    app = _app()
+    task = app.task(name="hooks.stacked", shared=False)(lambda: None)
+    _task_stack.push(task)
+    try:
+        assert current_task._get_current_object() is task
+    finally:
+        _task_stack.pop()
+
+
+def test_crontab_keeps_the_fields_as_written() -> None:
+    assert expression_of(crontab(minute="*/15", hour="1-3", day_of_week="mon")) == ("*/15 1-3 * * mon", {})
+
+
+def test_kombu_redis_channel_builds_connection_parameters_in_connparams() -> None:
+    parameters = inspect.signature(kombu_redis.Channel._connparams).parameters
+    assert "asynchronous" in parameters
