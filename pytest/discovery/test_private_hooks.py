@@ -9,12 +9,12 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import pytest
 from celery import current_task
 from celery.app.task import _task_stack  # type: ignore[attr-defined]
 from celery.schedules import crontab
 from kombu.transport import redis as kombu_redis
 
+import pytest
 from background.processors.progress import Progress
 from background.processors.schedules import expression_of
 from background.processors.task_base import DuplicateTaskError, ToolboxCelery, ToolboxTask
