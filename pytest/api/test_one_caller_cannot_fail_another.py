@@ -111,7 +111,7 @@ async def _insert_in_flight(db: asyncpg.Connection, subject: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if await db.fetchval("select count(*) from pg_stat_activity where state = 'active' and "
-                             "wait_event = 'PgSleep' and query like 'insert into task_runs%'"):
+                             "wait_event = 'PgSleep' and query like '%insert into task_runs%'"):
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"the INSERT for {subject} never started")
