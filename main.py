@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from background.processors.base import BaseProcessor
 from background.processors.discovery import discover_tasks
 from background.routers.control import router as control_router
+from background.routers.run_events import router as run_events_router
 from background.routers.runs import router as runs_router
 from background.routers.schedules import router as schedules_router
 from background.routers.tasks import build_execute_router
@@ -53,6 +54,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(tasks_router)
+    app.include_router(run_events_router)
     app.include_router(schedules_router)
     app.include_router(build_execute_router(processor))
     app.include_router(runs_router)

@@ -39,7 +39,7 @@ def build_operations(state: AppState, requests: RequestMetrics) -> Operations:
     workers = WorkerControl(celery_app)
     revocations = RevocationStore(state.redis, ttl_s=settings.celery.result_expires_s)
     control = RunControlService(state.repositories, state.runs, state.processor, revocations, workers,
-                                TaskCounters(state.redis))
+                                TaskCounters(state.redis), events=state.events)
     metrics = MetricsService(state.redis, requests, queues)
     metrics.start()
     return Operations(

@@ -15,6 +15,7 @@ from repositories.run_history import RunHistoryRepository
 from services.auth import Principal
 from services.errors import ConflictError, InvalidParametersError, TaskNotFoundError
 from services.metrics import TaskCounters
+from services.run_events import RunEventService
 from services.task_runs import TaskRunService
 from services.workers import WorkerControl
 
@@ -28,13 +29,15 @@ class RunControlService:
     """Revokes (persisted, then broadcast) and retries (a new linked run) of task runs."""
 
     def __init__(self, repositories: RepositoryFactory, runs: TaskRunService, processor: BaseProcessor,
-                 revocations: RevocationStore, workers: WorkerControl, counters: TaskCounters) -> None:
+                 revocations: RevocationStore, workers: WorkerControl, counters: TaskCounters,
+                 events: RunEventService | None = None) -> None:
         self._repositories = repositories
         self._runs = runs
         self._processor = processor
         self._revocations = revocations
         self._workers = workers
         self._counters = counters
+        self._events = events
 
     async def revoke(self, task_id: str, principal: Principal, *, terminate: bool) -> dict[str, Any]:
         """Stop a queued run for good, or a running one when `terminate` is set."""
@@ -57,6 +60,8 @@ class RunControlService:
             )
         if not changed:
             raise ConflictError(f"Run {task_id} finished while it was being revoked.", code="run_finished")
+        if self._events is not None:
+            await self._events.publish_revoked(task_id, view["task_name"], f"Revoked by {principal.subject}.")
         broadcast = await self._workers.revoke(task_id, terminate=terminate)
         await self._counters.incr("revoked", view["task_name"] or "unknown")
         log.info("run revoked by %s (terminate=%s)", principal.subject, terminate,

@@ -6,6 +6,8 @@ from typing import Any
 
 from celery import Task
 
+from background.processors.run_follow import run_progress
+
 PROGRESS = "PROGRESS"
 
 
@@ -22,3 +24,4 @@ class Progress:
             return
         meta: dict[str, Any] = {"current": current, "total": total, "message": message}
         task.update_state(state=PROGRESS, meta=meta)
+        run_progress(task, task.request.id, meta)

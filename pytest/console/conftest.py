@@ -1,0 +1,26 @@
+"""The console's stack: scratch tasks that log and report progress, their worker and an API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import pytest
+from support.console_stack import ConsoleStack, console_stack
+
+
+@pytest.fixture(scope="session")
+def console(servers: dict[str, Any], run_dir: Path) -> Iterator[ConsoleStack]:
+    with console_stack(run_dir) as stack:
+        yield stack
+
+
+@pytest.fixture
+async def api(console: ConsoleStack, mint: Callable[..., str]) -> AsyncIterator[httpx.AsyncClient]:
+    """An operator's client of the console stack's API."""
+    headers = {"Authorization": f"Bearer {mint('operator')}"}
+    async with httpx.AsyncClient(base_url=console.api_url, headers=headers, timeout=90) as http:
+        yield http
