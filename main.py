@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from background.processors.base import BaseProcessor
 from background.processors.discovery import discover_tasks
 from background.routers.control import router as control_router
+from background.routers.etl import router as etl_router
 from background.routers.run_events import router as run_events_router
 from background.routers.runs import router as runs_router
 from background.routers.schedules import router as schedules_router
@@ -60,6 +61,7 @@ def create_app() -> FastAPI:
     app.include_router(runs_router)
     app.include_router(control_router)  # after the execute router: /tasks/execute/<name> wins
     app.include_router(metrics_router)
+    app.include_router(etl_router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
 

@@ -80,3 +80,7 @@ class SingleRunActiveError(ConflictError):
 
 class ScheduleNotFoundError(NotFoundError):
     code = "schedule_not_found"
+
+
+class EtlBatchNotFoundError(NotFoundError):
+    code = "etl_batch_not_found"

@@ -8,7 +8,14 @@ from typing import Any
 
 from celery import Task
 
-from background.processors.run_events import Redactor, RunLogCapture, now_iso, publish_status, start_capture, stop_capture
+from background.processors.run_events import (
+    Redactor,
+    RunLogCapture,
+    now_iso,
+    publish_status,
+    start_capture,
+    stop_capture,
+)
 from config.settings import get_settings
 
 
