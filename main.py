@@ -25,6 +25,7 @@ from config.request_metrics import RequestMetricsMiddleware
 from config.settings import get_settings
 from config.state import build_state
 from config.structured_logging import configure_api_logging
+from routers.console import mount_console
 from routers.errors import install_error_handlers
 from routers.health import router as health_router
 from routers.metrics import router as metrics_router
@@ -62,6 +63,7 @@ def create_app() -> FastAPI:
     app.include_router(control_router)  # after the execute router: /tasks/execute/<name> wins
     app.include_router(metrics_router)
     app.include_router(etl_router)
+    mount_console(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
 

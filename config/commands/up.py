@@ -56,6 +56,7 @@ def _announce(stack: object) -> None:
     print(f"""
 Toolbox is up.
   API        {stack.api_url}   (docs: {stack.api_url}/docs)
+  console    {stack.api_url}/#token={token}
   PostgreSQL {stack.database_url}
   Redis      {stack.redis_url}
   logs       {stack.log_dir}
