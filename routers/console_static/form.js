@@ -135,19 +135,20 @@ export function buildForm(schema, { onSubmit, disabled }) {
   const rows = new Map();
   const form = h("form", { novalidate: true, "aria-label": "Run parameters" });
   if (!fields.length) form.append(h("p.muted", {}, "This task takes no parameters."));
+  else if (required.size) form.append(h("p.muted.small", {}, h("span.req", {}, "*"), " marks a required field."));
   for (const f of fields) {
     const id = `f-${f.name}`;
     const helpId = `${id}-help`; const errId = `${id}-err`;
     const el = input(f, id, `${helpId} ${errId}`);
     if (f.required) el.setAttribute("aria-required", "true");
-    const help = [f.help, boundsText(f)].filter(Boolean).join(" · ");
-    const defaultNote = f.default !== undefined && f.default !== null && f.kind !== "boolean" ? ` Default: ${JSON.stringify(f.default)}.` : "";
-    const labelText = [f.label.replace(/_/g, " "), f.required ? h("span.req", { "aria-hidden": "true" }, "*") : null,
-      f.required ? h("span.muted.small", {}, " (required)") : null];
+    const shownDefault = f.default !== undefined && f.default !== null && f.kind !== "boolean"
+      ? `Default: ${Array.isArray(f.default) ? f.default.join(", ") : String(f.default)}` : null;
+    const help = [f.help.replace(/\.$/, ""), boundsText(f), shownDefault, f.required || f.kind === "boolean" || (f.default !== null && f.default !== undefined) ? null : "optional: leave empty for none"].filter(Boolean).join(" · ");
+    const labelText = [f.label.replace(/_/g, " "), f.required ? h("span.req", { title: "required" }, "*") : null];
     const row = f.kind === "boolean"
       ? h("div.field", {}, h("label.check", { for: id }, el, ...labelText))
       : h("div.field", {}, h("label", { for: id }, ...labelText), el);
-    row.append(h("span.help", { id: helpId }, help + defaultNote), h("span.err", { id: errId, role: "alert" }));
+    row.append(h("span.help", { id: helpId }, help), h("span.err", { id: errId, role: "alert" }));
     rows.set(f.name, { f, el, row, err: row.querySelector(".err") });
     form.append(row);
   }

@@ -1,13 +1,15 @@
 // The console's pages. Each takes the <main> element and the route's arguments and fills it.
 import { api, can, followRun } from "./api.js";
 import { cronInWords } from "./cron.js";
-import { ago, badge, duration, emptyState, errorBox, h, when } from "./dom.js";
+import { ago, append, badge, duration, emptyState, errorBox, h, when } from "./dom.js";
 import { buildForm } from "./form.js";
 import { confirmAction, toast } from "./ui.js";
 
 const FINAL = new Set(["SUCCESS", "FAILURE", "REVOKED"]);
 const STATES = ["PENDING", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED"];
 let catalogCache = null;
+
+function setPage(main, ...children) { main.replaceChildren(); append(main, children); }
 
 async function catalog() {
   if (!catalogCache) catalogCache = api("/tasks/available").catch((err) => { catalogCache = null; throw err; });
@@ -28,7 +30,7 @@ export async function tasksPage(main) {
   const filter = h("input.search", { type: "search", id: "task-filter", placeholder: "Filter by name or description",
     "aria-label": "Filter tasks" });
   const list = h("div");
-  main.replaceChildren(head("Tasks", `${data.total_tasks} tasks discovered from background/tasks/`), h("div.filters", {}, filter), list);
+  setPage(main, head("Tasks", `${data.total_tasks} tasks discovered from background/tasks/`), h("div.filters", {}, filter), list);
   function render() {
     const q = filter.value.trim().toLowerCase();
     const domains = new Map();
@@ -56,7 +58,7 @@ function taskCard(key, t) {
     h("h2", {}, h("a", { href: `#/tasks/${encodeURIComponent(key)}` }, t.name)),
     h("p.desc", {}, t.description || h("span.muted", {}, "No description.")),
     h("div.meta", {}, meta),
-    h("div.meta", {}, t.schedule ? [h("span", {}, "⏱ " + cronInWords(t.schedule)), h("code", {}, t.schedule)] : h("span", {}, "Runs on demand only")),
+    h("div.meta", {}, h("span.label-sm", {}, "Schedule"), t.schedule ? [h("span", {}, cronInWords(t.schedule)), h("code", {}, t.schedule)] : h("span", {}, "Runs on demand only")),
     h("div.actions", {}, h("a.btn.small", { href: `#/tasks/${encodeURIComponent(key)}` }, can("operator") ? "Run…" : "Details")));
 }
 
@@ -64,7 +66,7 @@ function taskCard(key, t) {
 export async function taskPage(main, key) {
   const data = await catalog();
   const t = data.available_tasks[key];
-  if (!t) { main.replaceChildren(head("Task not found"), h("div.panel", {}, emptyState("No such task", `“${key}” is not in the catalog.`))); return; }
+  if (!t) { setPage(main, head("Task not found"), h("div.panel", {}, emptyState("No such task", `“${key}” is not in the catalog.`))); return; }
   const operator = can("operator");
   const side = h("div.panel", {}, h("h2", {}, "About"), h("dl.kv", {},
     h("dt", {}, "Name"), h("dd", {}, h("code", {}, t.name)),
@@ -87,7 +89,7 @@ export async function taskPage(main, key) {
     body = h("div.panel", {}, h("h2", {}, "Parameters"), h("p.notice", {}, "Your role is viewer: you can follow runs but not start them."),
       paramTable(t.parameters));
   }
-  main.replaceChildren(h("div.crumbs", {}, h("a", { href: "#/tasks" }, "Tasks"), " / ", t.name.split(".")[0]),
+  setPage(main, h("div.crumbs", {}, h("a", { href: "#/tasks" }, "Tasks"), " / ", t.name.split(".")[0]),
     head(t.name, t.description), h("div.grid2", {}, body, side));
   const firstInput = main.querySelector("form input, form select, form textarea");
   if (firstInput) firstInput.focus();
@@ -116,7 +118,7 @@ export async function runPage(main, taskId, cleanup) {
   const seenLog = new Set();
   let logCount = 0;
 
-  main.replaceChildren(
+  setPage(main, 
     h("div.crumbs", {}, h("a", { href: "#/history" }, "History"), " / run"),
     head(view.task_name || "Run", null, buttons),
     h("div.grid2", {},
@@ -252,7 +254,7 @@ export async function historyPage(main, query) {
   const form = h("form.filters", { "aria-label": "History filters" }, field("Task", "h-task", task), field("Status", "h-status", status),
     field("Submitted from", "h-from", from), field("Submitted before", "h-to", to),
     h("button.btn", { type: "submit" }, "Apply"));
-  main.replaceChildren(head("History", "Every run, newest first."), form, box);
+  setPage(main, head("History", "Every run, newest first."), form, box);
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const q = new URLSearchParams();
@@ -289,7 +291,7 @@ export async function historyPage(main, query) {
 export async function schedulesPage(main) {
   const data = await api("/tasks/schedules");
   const operator = can("operator");
-  main.replaceChildren(head("Schedules", `Times in ${data.timezone}. ${data.beat_enabled ? "Beat sends these on time." : "Beat is switched off in this environment."}`));
+  setPage(main, head("Schedules", `Times in ${data.timezone}. ${data.beat_enabled ? "Beat sends these on time." : "Beat is switched off in this environment."}`));
   if (!data.schedules.length) { main.append(h("div.panel", {}, emptyState("No schedules", "No task declares a cron schedule."))); return; }
   const rows = data.schedules.map((s) => {
     const next = s.next_runs || (s.next_run_at ? [s.next_run_at] : []);
@@ -325,25 +327,33 @@ export async function workersPage(main) {
   const s = await api("/tasks/stats");
   const stat = (n, l) => h("div.stat", {}, h("div.n", {}, String(n)), h("div.l", {}, l));
   const counts = Object.entries(s.runs_last_24h || {});
-  main.replaceChildren(head("Workers and queues", `As of ${when(s.generated_at)}.`, h("button.btn.ghost", { type: "button", onclick: () => workersPage(main) }, "Refresh")),
-    h("div.stat-row", {}, stat(s.workers.online, "workers online"), stat(s.workers.active, "runs active"), stat(s.workers.processed, "runs processed"),
-      stat(Object.values(s.queues).reduce((a, b) => a + (b || 0), 0), "messages queued")),
+  const queued = Object.values(s.queues).reduce((a, b) => a + (b || 0), 0);
+  const workerRows = s.workers.details.map((w) => h("tr", {}, h("td", {}, w.name), h("td.num", {}, String(w.active)),
+    h("td.num", {}, String(w.processed)), h("td.num", {}, String(w.concurrency ?? "—")),
+    h("td.num", {}, w.uptime_s ? duration(w.uptime_s) : "—")));
+  const workers = s.workers.details.length
+    ? h("table", { "aria-label": "Workers" }, h("thead", {}, h("tr", {}, h("th", {}, "Worker"), h("th.num", {}, "Active"),
+      h("th.num", {}, "Processed"), h("th.num", {}, "Concurrency"), h("th.num", {}, "Up"))), h("tbody", {}, workerRows))
+    : emptyState("No worker online", "Start one with celery -A config.celery_config worker.");
+  const queues = h("table", { "aria-label": "Queues" }, h("thead", {}, h("tr", {}, h("th", {}, "Queue"), h("th.num", {}, "Waiting"))),
+    h("tbody", {}, Object.entries(s.queues).map(([q, n]) => h("tr", {}, h("td", {}, q), h("td.num", {}, n === null ? "?" : String(n))))));
+  const states = h("table", { "aria-label": "Runs in the last 24 hours" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Last 24 h"), h("th.num", {}, "Runs"))),
+    h("tbody", {}, counts.length ? counts.map(([k, n]) => h("tr", {}, h("td", {}, badge(k)), h("td.num", {}, String(n))))
+      : h("tr", {}, h("td.muted", { colspan: "2" }, "No runs"))));
+  const refresh = h("button.btn.ghost", { type: "button", onclick: () => workersPage(main) }, "Refresh");
+  setPage(main, head("Workers and queues", `As of ${when(s.generated_at)}.`, refresh),
+    h("div.stat-row", {}, stat(s.workers.online, "workers online"), stat(s.workers.active, "runs active"),
+      stat(s.workers.processed, "runs processed"), stat(queued, "messages queued")),
     s.workers.error ? h("p.notice", {}, s.workers.error) : null,
-    h("div.grid2", {},
-      h("div.panel.flush", {}, s.workers.details.length ? h("table", { "aria-label": "Workers" }, h("thead", {}, h("tr", {}, h("th", {}, "Worker"), h("th.num", {}, "Active"), h("th.num", {}, "Processed"), h("th.num", {}, "Concurrency"), h("th.num", {}, "Up"))),
-        h("tbody", {}, s.workers.details.map((w) => h("tr", {}, h("td", {}, w.name), h("td.num", {}, String(w.active)), h("td.num", {}, String(w.processed)),
-          h("td.num", {}, w.concurrency ?? "—"), h("td.num", {}, w.uptime_s ? duration(w.uptime_s) : "—"))))) : emptyState("No worker online", "Start one with `celery -A config.celery_config worker`.")),
-      h("div", {},
-        h("div.panel.flush", {}, h("table", { "aria-label": "Queues" }, h("thead", {}, h("tr", {}, h("th", {}, "Queue"), h("th.num", {}, "Waiting"))),
-          h("tbody", {}, Object.entries(s.queues).map(([q, n]) => h("tr", {}, h("td", {}, q), h("td.num", {}, n === null ? "?" : String(n))))))),
-        h("div.panel.flush", {}, h("table", { "aria-label": "Runs in the last 24 hours" }, h("thead", {}, h("tr", {}, h("th", {}, "Last 24 h"), h("th.num", {}, "Runs"))),
-          h("tbody", {}, counts.length ? counts.map(([k, n]) => h("tr", {}, h("td", {}, badge(k)), h("td.num", {}, String(n)))) : h("tr", {}, h("td.muted", { colspan: "2" }, "No runs")))))));
+    h("div.grid2", {}, h("div.panel.flush", {}, h("h2.pad", {}, "Workers"), workers),
+      h("div", {}, h("div.panel.flush", {}, queues), h("div.panel.flush", {}, states))));
 }
 
 // ---- ETL batches and rejects ------------------------------------------------------------
 export async function etlPage(main) {
   const tbody = h("tbody"); const more = h("div.more"); const box = h("div");
-  main.replaceChildren(head("ETL batches", "Loads of CSV extracts by toolbox.etl, newest first."), box);
+  setPage(main, head("ETL batches", "Loads of CSV extracts by toolbox.etl, newest first."), box);
   let cursor = null; let count = 0;
   async function load() {
     const page = await api("/toolbox/etl/batches", { query: { cursor, limit: 25 } });
@@ -372,7 +382,7 @@ export async function rejectsPage(main, name, query) {
   const b = first.batch;
   const files = h("select", { id: "r-file", onchange: (e) => { location.hash = `#/etl/${encodeURIComponent(name)}${e.target.value ? `?file=${encodeURIComponent(e.target.value)}` : ""}`; } },
     h("option", { value: "" }, `All files (${b.rejected})`), Object.entries(first.rejected_by_file).map(([f, n]) => h("option", { value: f, selected: f === file }, `${f} (${n})`)));
-  main.replaceChildren(h("div.crumbs", {}, h("a", { href: "#/etl" }, "ETL batches"), " / ", name),
+  setPage(main, h("div.crumbs", {}, h("a", { href: "#/etl" }, "ETL batches"), " / ", name),
     head(name, `${b.status === "loaded" ? "Loaded" : "Failed"} ${when(b.loaded_at)} · ${b.rejected} rejected lines`),
     b.error ? h("div.error-box", {}, b.error) : null,
     h("div.filters", {}, h("div.field", {}, h("label", { for: "r-file" }, "File"), files)));
