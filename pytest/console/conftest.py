@@ -12,6 +12,14 @@ import pytest
 from support.console_stack import ConsoleStack, console_stack
 
 
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    """Keep each phase's report on the test item: the browser fixture screenshots failed tests."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
 @pytest.fixture(scope="session")
 def console(servers: dict[str, Any], run_dir: Path) -> Iterator[ConsoleStack]:
     with console_stack(run_dir) as stack:

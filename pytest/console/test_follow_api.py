@@ -16,7 +16,7 @@ from support.sse import read_events
 
 
 async def _submit(api: httpx.AsyncClient, console: ConsoleStack, short: str, **params: Any) -> str:
-    response = await api.post(f"/tasks/execute/{short.replace('_', '-')}", json=params)
+    response = await api.post(f"/tasks/execute/{console.task(short)}", json=params)
     assert response.status_code == 202, response.text
     return str(response.json()["task_id"])
 

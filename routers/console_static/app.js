@@ -41,21 +41,24 @@ function signInPage(message) {
     const value = area.value.trim();
     if (!value) { err.textContent = "Paste a token first."; area.focus(); return; }
     setToken(value);
-    if (await verify()) { location.hash = location.hash && !location.hash.startsWith("#token") && location.hash !== "#/signin" ? location.hash : "#/tasks"; route(); }
-    else { err.textContent = "That token was refused. Check that it is complete and not expired."; area.focus(); }
+    let why;
+    try { why = await refusal(); } catch (e) { why = `The Toolbox API cannot be reached (${e}).`; clearToken(); }
+    if (why === null) {
+      if (!location.hash || location.hash === "#/signin") location.hash = "#/tasks"; else route();
+    } else { err.textContent = `That token was refused: ${why} Check that it is complete and not expired.`; area.focus(); }
   });
   main.replaceChildren(h("div.signin", {}, form));
   area.focus();
 }
 
-async function verify() {
-  try {
-    await api("/tasks/available");
-    return true;
-  } catch (err) {
-    if (err.status === 401) { clearToken(); return false; }
-    throw err;
-  }
+// Null when the server accepts the token, else why it refused it (without the global 401 handler).
+async function refusal() {
+  const response = await fetch("/tasks/available", { headers: { Accept: "application/json", Authorization: `Bearer ${token()}` } });
+  if (response.ok) return null;
+  let body = {};
+  try { body = await response.json(); } catch { /* not JSON */ }
+  clearToken();
+  return body.message || `HTTP ${response.status}`;
 }
 
 async function route() {
@@ -94,7 +97,10 @@ window.addEventListener("toolbox:unauthorized", (e) => {
   clearToken();
   signInPage((e.detail && e.detail.message) || "Your session ended; sign in again.");
 });
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => {
+  if (location.hash.startsWith("#token=")) { takeTokenFromFragment(); pages.forgetCatalog(); }
+  route();
+});
 document.getElementById("sign-out").addEventListener("click", () => {
   clearToken();
   pages.forgetCatalog();

@@ -65,7 +65,7 @@ function taskCard(key, t) {
 // ---- Run form ---------------------------------------------------------------------------
 export async function taskPage(main, key) {
   const data = await catalog();
-  const t = data.available_tasks[key];
+  const t = data.available_tasks[key] || Object.values(data.available_tasks).find((x) => x.name === key);
   if (!t) { setPage(main, head("Task not found"), h("div.panel", {}, emptyState("No such task", `“${key}” is not in the catalog.`))); return; }
   const operator = can("operator");
   const side = h("div.panel", {}, h("h2", {}, "About"), h("dl.kv", {},
@@ -211,7 +211,7 @@ export async function runPage(main, taskId, cleanup) {
     render();
     if (FINAL.has(data.status)) {
       // The final event has the state; the status endpoint adds what the registry computed (runtime).
-      api(`/tasks/status/${encodeURIComponent(taskId)}`).then((full) => { view = full; render(); }).catch(() => {});
+      api(`/tasks/status/${encodeURIComponent(taskId)}`).then((full) => { view = { ...full, progress: full.progress || view.progress }; render(); }).catch(() => {});
       api(`/tasks/status/${encodeURIComponent(taskId)}/logs`).then((l) => {
         l.lines.forEach(addLog);
         logNote.textContent = l.truncated ? "Log truncated: the run wrote more than is kept." : "";
