@@ -119,7 +119,8 @@ export async function runPage(main, taskId, cleanup) {
   let logCount = 0;
 
   setPage(main, 
-    h("div.crumbs", {}, h("a", { href: "#/history" }, "History"), " / run"),
+    h("div.crumbs", {}, h("a", { href: "#/history" }, "History"), " / ",
+      view.task_name ? h("a", { href: `#/history?task=${encodeURIComponent(view.task_name)}` }, view.task_name) : "run"),
     head(view.task_name || "Run", null, buttons),
     h("div.grid2", {},
       h("div", {},
@@ -226,8 +227,18 @@ export async function runPage(main, taskId, cleanup) {
   cleanup(stopFollowing);
 }
 
+const isRows = (v) => Array.isArray(v) && v.length > 0 && v.every((r) => r && typeof r === "object" && !Array.isArray(r));
+
 function renderResult(value) {
-  const rows = Array.isArray(value) && value.length && value.every((r) => r && typeof r === "object" && !Array.isArray(r));
+  // An object holding lists of rows (e.g. {schema, tables: [...]}) shows its scalars, then one table per list.
+  if (value && typeof value === "object" && !Array.isArray(value) && Object.values(value).some(isRows)) {
+    const entries = Object.entries(value);
+    const scalars = entries.filter(([, v]) => !isRows(v));
+    return h("div", {}, scalars.length ? h("dl.kv", {}, scalars.map(([k, v]) => [h("dt", {}, k),
+      h("dd", {}, v !== null && typeof v === "object" ? JSON.stringify(v) : String(v))])) : null,
+    entries.filter(([, v]) => isRows(v)).map(([k, v]) => h("div.subtable", {}, h("h3", {}, k), renderResult(v))));
+  }
+  const rows = isRows(value);
   if (!rows) {
     if (value === null || value === undefined) return h("p.muted", {}, "The task returned nothing.");
     return h("pre.json", {}, JSON.stringify(value, null, 2));
