@@ -66,7 +66,9 @@ class RunEventService:
                                           description=f"{type(exc).__name__}: {exc}") from exc
         if not found:
             return []
-        return [(_id(entry_id), fields) for entry_id, fields in found[0][1]]
+        streams: Any = found  # one stream was read: [[key, [(id, fields), ...]]]
+        entries = streams[0][1]
+        return [(_id(entry_id), fields) for entry_id, fields in entries]
 
     async def wait(self, task_id: str, wait_s: float) -> dict[str, Any]:
         """The run's status as soon as it is final, or when `wait_s` is over."""

@@ -170,23 +170,47 @@ class RunLogCapture(logging.Handler):
 
 # Celery's task loggers hang under `celery.task`, which does not propagate to the root logger.
 _ATTACH_TO = ("", "celery.task", "toolbox")
-_active: RunLogCapture | None = None
+
+
+class _ByThread(logging.Handler):
+    """Attached once per process; hands each record to the capture of the run on its thread.
+
+    A prefork child runs one task at a time, a threads or gevent pool several: each has its own.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.captures: dict[int, RunLogCapture] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        capture = self.captures.get(threading.get_ident())
+        if capture is not None:
+            capture.emit(record)
+
+
+_dispatcher: _ByThread | None = None
+_dispatcher_lock = threading.Lock()
+
+
+def _installed() -> _ByThread:
+    global _dispatcher
+    with _dispatcher_lock:
+        if _dispatcher is None:
+            _dispatcher = _ByThread()
+            for name in _ATTACH_TO:
+                logging.getLogger(name).addHandler(_dispatcher)
+        return _dispatcher
 
 
 def start_capture(capture: RunLogCapture) -> None:
-    """Attach the run's handler (one run at a time per process: prefork or solo)."""
-    global _active
-    stop_capture()
-    for name in _ATTACH_TO:
-        logging.getLogger(name).addHandler(capture)
-    _active = capture
+    """Capture the records of the calling thread for this run."""
+    _installed().captures[threading.get_ident()] = capture
 
 
 def stop_capture(task_id: str | None = None) -> None:
-    """Detach the handler of the run that ended (any, when `task_id` is None)."""
-    global _active
-    if _active is None or (task_id is not None and _active.task_id != task_id):
-        return
-    for name in _ATTACH_TO:
-        logging.getLogger(name).removeHandler(_active)
-    _active = None
+    """Stop capturing for the run that ended (whatever runs on this thread when `task_id` is None)."""
+    captures = _installed().captures
+    thread = threading.get_ident()
+    found = captures.get(thread)
+    if found is not None and (task_id is None or found.task_id == task_id):
+        del captures[thread]
