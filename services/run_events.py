@@ -30,11 +30,14 @@ _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 @dataclass(frozen=True, slots=True)
 class RunEvent:
-    """One event of a run: `id` is its stream id (None for a snapshot read from the registry)."""
+    """One event of a run: `id` is its stream id (None for a snapshot read from the registry).
+
+    `data` is the JSON text as the worker wrote it: passed through, never parsed per follower.
+    """
 
     id: str | None
     event: str
-    data: dict[str, Any]
+    data: str
 
 
 def _decode(fields: dict[bytes, bytes]) -> tuple[str, dict[str, Any]]:
@@ -104,16 +107,15 @@ class RunEventService:
             entries = await self._xread(key, after, block_s)
             for entry_id, fields in entries:
                 after = entry_id
-                kind, data = _decode(fields)
-                yield RunEvent(entry_id, kind, data)
-                if kind == "status" and data.get("status") in TERMINAL:
+                yield RunEvent(entry_id, fields.get(b"type", b"status").decode(), fields.get(b"data", b"{}").decode())
+                if fields.get(b"final") == b"1":
                     return
             if not entries:
                 # Nothing new: a run that ended without a final event (killed worker, expired stream)
                 # ends the stream with its registry state.
                 view = await self._runs.status(task_id)
                 if view["ready"]:
-                    yield RunEvent(None, "status", view)
+                    yield RunEvent(None, "status", orjson.dumps(view, default=str).decode())
                     return
                 block_s = IDLE_BLOCK_S
 
@@ -138,7 +140,7 @@ class RunEventService:
                              "finished_at": now_iso(), "result": None, "error": error})
         try:
             async with self._client.pipeline(transaction=False) as pipe:
-                pipe.xadd(key, {"type": "status", "data": data})
+                pipe.xadd(key, {"type": "status", "data": data, "final": 1})
                 pipe.expire(key, self._ttl_s)
                 await pipe.execute()
         except (RedisError, OSError):

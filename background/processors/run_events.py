@@ -80,8 +80,10 @@ def publish_status(client: redis.Redis, task_id: str, ttl_s: int, data: dict[str
     key = events_key(task_id)
     try:
         with client.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, {"type": "status", "data": orjson.dumps(data, default=str)},
-                      maxlen=STREAM_MAXLEN, approximate=True)
+            # `final` lets followers end the stream without parsing the data.
+            payload = orjson.dumps(data, default=str)
+            final = 1 if data.get("status") in TERMINAL else 0
+            pipe.xadd(key, {"type": "status", "data": payload, "final": final}, maxlen=STREAM_MAXLEN, approximate=True)
             pipe.expire(key, ttl_s)
             pipe.execute()
     except (RedisError, OSError):

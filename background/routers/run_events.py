@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Header, Path
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
@@ -25,7 +24,7 @@ router = APIRouter(prefix="/tasks/status", tags=["tasks"])
 
 async def _sse(events: AsyncIterator[RunEvent]) -> AsyncIterator[ServerSentEvent]:
     async for event in events:
-        yield ServerSentEvent(orjson.dumps(event.data, default=str).decode(), event=event.event, id=event.id)
+        yield ServerSentEvent(event.data, event=event.event, id=event.id)
 
 
 @router.get("/{task_id}/events", responses={**ERRORS, 200: {"content": {"text/event-stream": {}},
