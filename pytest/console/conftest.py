@@ -20,8 +20,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     setattr(item, f"rep_{report.when}", report)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def console(servers: dict[str, Any], run_dir: Path) -> Iterator[ConsoleStack]:
+    # Module scope: the scratch domain exists only while the console's own tests run.
     with console_stack(run_dir) as stack:
         yield stack
 

@@ -91,7 +91,7 @@ def test_tasks_are_grouped_by_domain_and_filtered(open_console: Callable[..., Pa
     expect(etl).to_contain_text("0 7-19/2 * * 1-6")
     expect(etl).to_contain_text("Every 2 hours from 07:00 to 19:00, on Monday through Saturday")
     screenshot(page, "tasks")
-    page.get_by_label("Filter tasks").fill(f"{console.domain.name}.every")
+    page.get_by_label("Filter tasks").fill(f"{console.domain.name}.console_every")
     expect(page.locator("[data-task]")).to_have_count(1)
     expect(page.locator(f'[data-task="{console.task("every_type")}"]')).to_be_visible()
     page.get_by_label("Filter tasks").fill("no such thing at all")
@@ -297,3 +297,26 @@ def test_history_and_workers_pages(open_console: Callable[..., Page], console: C
     expect(page.get_by_role("table", name="Queues")).to_contain_text(console.domain.name)
     expect(page.locator(".stat").first).not_to_contain_text("0workers")
     screenshot(page, "workers")
+
+
+def test_every_shipped_task_gets_a_form_with_a_labelled_field_per_parameter(
+    open_console: Callable[..., Page], console: ConsoleStack, mint: Callable[..., str]
+) -> None:
+    with _api(console, mint("viewer")) as http:
+        catalog = http.get("/tasks/available").json()["available_tasks"]
+    shipped = {key: t for key, t in catalog.items() if t["name"].split(".")[0] in {"toolbox", "maintenance"}}
+    page = open_console()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    for key, task in shipped.items():
+        page.evaluate("hash => { location.hash = hash; }", f"#/tasks/{key}")
+        expect(page.get_by_role("heading", name=task["name"], exact=True)).to_be_visible()
+        form = page.get_by_role("form", name="Run parameters")
+        names = list(task["parameters"].get("properties", {}))
+        expect(form.locator(".field")).to_have_count(len(names))
+        for name in names:
+            control = form.locator(f"#f-{name}")
+            expect(control).to_have_count(1)
+            assert control.evaluate("el => el.labels.length") == 1, (task["name"], name)
+            assert control.evaluate("el => el.tagName") != "TEXTAREA", (task["name"], name)  # a typed control
+    assert errors == []

@@ -38,7 +38,7 @@ class Region(str, Enum):
     south = "south"
 
 
-@celery_app.task(name="{domain}.steps", queue="{domain}")
+@celery_app.task(name="{domain}.console_steps", queue="{domain}")
 def steps(progress: Progress,
           steps: Annotated[int, Field(ge=1, le=50, description="How many steps to take.")] = 3,
           pause_s: Annotated[float, Field(ge=0, le=5, description="Seconds between steps.")] = 0.3,
@@ -59,7 +59,7 @@ def steps(progress: Progress,
     return rows
 
 
-@celery_app.task(name="{domain}.chatty", queue="{domain}")
+@celery_app.task(name="{domain}.console_chatty", queue="{domain}")
 def chatty(lines: Annotated[int, Field(ge=1, le=100000)] = 10) -> int:
     """Write many log lines."""
     for number in range(lines):
@@ -67,7 +67,7 @@ def chatty(lines: Annotated[int, Field(ge=1, le=100000)] = 10) -> int:
     return lines
 
 
-@celery_app.task(name="{domain}.sleepy", queue="{domain}")
+@celery_app.task(name="{domain}.console_sleepy", queue="{domain}")
 def sleepy(progress: Progress, seconds: Annotated[float, Field(gt=0, le=600)] = 60) -> str:
     """Sleep for a long time, reporting progress every half second."""
     started = time.monotonic()
@@ -77,7 +77,7 @@ def sleepy(progress: Progress, seconds: Annotated[float, Field(gt=0, le=600)] = 
     return "woke up"
 
 
-@celery_app.task(name="{domain}.every_type", queue="{domain}")
+@celery_app.task(name="{domain}.console_every_type", queue="{domain}")
 def every_type(
     title: Annotated[str, Field(min_length=3, max_length=20, description="A short title.")],
     count: Annotated[int, Field(ge=1, le=10, description="Between 1 and 10.")] = 2,
@@ -104,7 +104,8 @@ class ConsoleStack:
     api_url: str
 
     def task(self, short: str) -> str:
-        return f"{self.domain.name}.{short}"
+        """The full name of a scratch task (`console_` keeps short names apart from other tests' tasks)."""
+        return f"{self.domain.name}.console_{short}"
 
 
 @contextmanager
