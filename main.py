@@ -13,7 +13,9 @@ from background.processors.base import BaseProcessor
 from background.processors.discovery import discover_tasks
 from background.routers.audit import router as audit_router
 from background.routers.control import router as control_router
+from background.routers.etl import router as etl_router
 from background.routers.notifications import router as notifications_router
+from background.routers.run_events import router as run_events_router
 from background.routers.runs import router as runs_router
 from background.routers.schedules import router as schedules_router
 from background.routers.tasks import build_execute_router
@@ -25,6 +27,7 @@ from config.request_metrics import RequestMetricsMiddleware
 from config.settings import get_settings
 from config.state import build_state
 from config.structured_logging import configure_api_logging
+from routers.console import mount_console
 from routers.errors import install_error_handlers
 from routers.health import router as health_router
 from routers.metrics import router as metrics_router
@@ -63,6 +66,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(tasks_router)
+    app.include_router(run_events_router)
     app.include_router(schedules_router)
     app.include_router(build_execute_router(processor))
     app.include_router(runs_router)
@@ -70,6 +74,8 @@ def create_app() -> FastAPI:
     app.include_router(audit_router)
     app.include_router(notifications_router)
     app.include_router(metrics_router)
+    app.include_router(etl_router)
+    mount_console(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
 

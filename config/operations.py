@@ -46,7 +46,7 @@ def build_operations(state: AppState, requests: RequestMetrics) -> Operations:
     revocations = RevocationStore(state.redis, ttl_s=settings.celery.result_expires_s)
     audit = AuditService(state.repositories)
     control = RunControlService(state.repositories, state.runs, state.processor, revocations, workers,
-                                TaskCounters(state.redis), audit)
+                                TaskCounters(state.redis), audit, events=state.events)
     metrics = MetricsService(state.redis, requests, queues)
     metrics.start()
     history = RunHistoryService(state.repositories, state.processor)

@@ -20,6 +20,7 @@ from config.settings import Settings
 from repositories.run_registry import RunRegistry
 from services.auth import TokenService
 from services.idempotency import IdempotentLaunches
+from services.run_events import IDLE_BLOCK_S, RunEventService
 from services.schedules import ScheduleService
 from services.single_run import SingleRunGuard
 from services.task_runs import TaskRunService
@@ -39,11 +40,23 @@ class AppState:
     schedules: ScheduleService
     pool: asyncpg.Pool
     idempotency: IdempotentLaunches
+    events: RunEventService
+    blocking_redis: aioredis.Redis
 
     async def close(self) -> None:
         await self.redis.aclose()
+        await self.blocking_redis.aclose()
         await self.pool.close()
         await self.engine.dispose()
+
+
+def build_blocking_redis(settings: Settings) -> aioredis.Redis:
+    """A client for `XREAD BLOCK` (run followers): its reads may last an idle block, each holds a connection."""
+    timeout = settings.redis.socket_timeout_s
+    return aioredis.Redis.from_url(
+        settings.redis.url, socket_timeout=IDLE_BLOCK_S + timeout + 5, socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1), max_connections=2048, health_check_interval=30,
+    )
 
 
 def build_redis(settings: Settings) -> aioredis.Redis:
@@ -68,6 +81,9 @@ async def build_state(settings: Settings, processor: BaseProcessor) -> AppState:
     runs = TaskRunService(RunRegistry(pool), TaskPublisher(celery_app, client, settings.redis.publish_timeout_s),
                           results, single_run)
     schedules = ScheduleService.build(settings, processor, client, repositories)
+    blocking = build_blocking_redis(settings)
+    events = RunEventService(blocking, runs, settings.celery.result_expires_s)
     return AppState(settings=settings, engine=engine, redis=client, repositories=repositories,
                     processor=processor, tokens=TokenService(settings.auth), runs=runs, schedules=schedules, pool=pool,
-                    idempotency=IdempotentLaunches(client, runs))
+                    idempotency=IdempotentLaunches(client, runs),
+                    events=events, blocking_redis=blocking)

@@ -88,3 +88,7 @@ class IdempotencyKeyReusedError(ConflictError):
 
 class IdempotencyInProgressError(ConflictError):
     code = "idempotency_in_progress"
+
+
+class EtlBatchNotFoundError(NotFoundError):
+    code = "etl_batch_not_found"

@@ -16,6 +16,7 @@ from services.audit import AuditAction, AuditService
 from services.auth import Principal
 from services.errors import ConflictError, InvalidParametersError, TaskNotFoundError
 from services.metrics import TaskCounters
+from services.run_events import RunEventService
 from services.task_runs import TaskRunService
 from services.workers import WorkerControl
 
@@ -30,7 +31,7 @@ class RunControlService:
 
     def __init__(self, repositories: RepositoryFactory, runs: TaskRunService, processor: BaseProcessor,
                  revocations: RevocationStore, workers: WorkerControl, counters: TaskCounters,
-                 audit: AuditService) -> None:
+                 audit: AuditService, events: RunEventService | None = None) -> None:
         self._repositories = repositories
         self._runs = runs
         self._processor = processor
@@ -38,6 +39,7 @@ class RunControlService:
         self._workers = workers
         self._counters = counters
         self._audit = audit
+        self._events = events
 
     async def revoke(self, task_id: str, principal: Principal, *, terminate: bool,
                      client: str | None = None) -> dict[str, Any]:
@@ -64,6 +66,8 @@ class RunControlService:
         await self._audit.record(AuditAction.REVOKE, principal.subject, task_name=view["task_name"], task_id=task_id,
                                  params=view["params"], client=client,
                                  detail={"terminate": terminate, "previous_status": status})
+        if self._events is not None:
+            await self._events.publish_revoked(task_id, view["task_name"], f"Revoked by {principal.subject}.")
         broadcast = await self._workers.revoke(task_id, terminate=terminate)
         await self._counters.incr("revoked", view["task_name"] or "unknown")
         log.info("run revoked by %s (terminate=%s)", principal.subject, terminate,

@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from celery import Task
 
+from background.processors.run_follow import run_progress
+
 PROGRESS = "PROGRESS"
 PROGRESS_PREFIX = "toolbox:progress:"
 log = logging.getLogger("toolbox.worker")
@@ -56,3 +58,4 @@ class Progress:
             task.backend.client.set(progress_key(task.request.id), orjson.dumps(meta), ex=_ttl_s(task))
         except Exception:  # noqa: BLE001 - a lost copy only costs the progress of a failed run
             log.warning("could not keep the last progress", extra={"task_id": task.request.id})
+        run_progress(task, task.request.id, meta)

@@ -14,6 +14,8 @@ from celery import Task
 from celery.signals import task_postrun, task_prerun, worker_process_init, worker_process_shutdown
 
 from background.processors.notifications import run_finished
+from background.processors.run_events import stop_capture
+from background.processors.run_follow import run_ended, run_started
 from background.processors.runtime import close_runtime, get_runtime
 from background.processors.task_base import ToolboxTask
 from repositories.task_runs import TaskRunRepository
@@ -65,6 +67,7 @@ def _on_prerun(task_id: str, task: Task, args: Any = None, kwargs: Any = None, *
         params=dict(kwargs or {}), retries=int(task.request.retries or 0),
         origin=str(getattr(task.request, "toolbox_origin", None) or "worker"),
     )
+    run_started(task, task_id)
 
 
 @task_postrun.connect
@@ -74,6 +77,7 @@ def _on_postrun(task_id: str, task: Task, retval: Any = None, state: str | None 
     if not _tracked(task) or task.request.called_directly or task.request.is_eager or state is None:
         return
     if state == "IGNORED":
+        stop_capture(task_id)
         return  # the run did not execute (e.g. revoked before it started); whoever skipped it recorded why
     failed = state in ("FAILURE", "RETRY")
     error = f"{type(retval).__name__}: {retval}" if failed and isinstance(retval, BaseException) else None
@@ -84,7 +88,9 @@ def _on_postrun(task_id: str, task: Task, retval: Any = None, state: str | None 
         finished_at=None if state == "RETRY" else finished_at, result=result, error=error,
         retries=int(task.request.retries or 0), worker=task.request.hostname,
     )
-    # After the registry write: a receiver that follows the link finds the run finished.
+    # After the registry write: a follower woken by this event reads the final state everywhere.
+    run_ended(task, task_id, state, result, error)
+    # A receiver that follows the link finds the run finished.
     run_finished(task, task_id, state, params=dict(kwargs or {}), error=error, started_at=started_at,
                  finished_at=finished_at, worker=task.request.hostname,
                  origin=str(getattr(task.request, "toolbox_origin", None) or "worker"))

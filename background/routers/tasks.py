@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -14,6 +14,7 @@ from routers.dependencies import PathId, State, Viewer, role_required
 from routers.errors import validation_response
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 from services.auth import Principal
+from services.run_events import MAX_WAIT_S
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422, 503)
@@ -29,8 +30,16 @@ async def available_tasks(state: State, _: Viewer) -> Response:
 
 
 @router.get("/status/{task_id}", response_model=TaskStatus, responses=ERRORS)
-async def task_status(state: State, _: Viewer, task_id: PathId) -> Response:
-    """Status, progress, result, error, parameters and timings of one run."""
+async def task_status(
+    state: State, _: Viewer, task_id: PathId,
+    wait: float = Query(0, ge=0, le=MAX_WAIT_S, description="Seconds to wait for the run to finish (at most 60)."),
+) -> Response:
+    """Status, progress, result, error, parameters and timings of one run.
+
+    With `?wait=<s>` the answer comes as soon as the run is finished, or when the wait is over.
+    """
+    if wait > 0:
+        return JSONBytesResponse(dumps(await state.events.wait(task_id, wait)))
     return JSONBytesResponse(dumps(await state.runs.status(task_id)))
 
 

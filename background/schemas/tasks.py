@@ -61,3 +61,17 @@ class TaskStatus(BaseModel):
     retries: int = 0
     origin: str | None = None
     parent_id: str | None = None
+
+
+class LogLine(BaseModel):
+    ts: str
+    level: str
+    logger: str
+    message: str
+
+
+class RunLogs(BaseModel):
+    success: bool
+    task_id: str
+    lines: list[LogLine]
+    truncated: bool

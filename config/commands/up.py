@@ -73,6 +73,7 @@ def banner(stack: LocalStack) -> str:
     return f"""
 Toolbox is up.
   API        {stack.api_url}   (docs: {stack.api_url}/docs)
+  console    {stack.api_url}/#token={stack.token}
   PostgreSQL {shown_db}
   Redis      {stack.redis_url}
   logs       {stack.log_dir}

@@ -1,0 +1,218 @@
+"""A run's live events and its own log, written by the worker into Redis.
+
+Keys (all expire with the run's result, `CELERY_RESULT_EXPIRES_S`):
+
+- `toolbox:run-events:<id>`  a Redis Stream: one `status` entry per state or progress change and
+  one `log` entry per captured log line. The API serves it as Server-Sent Events whose `id` is the
+  stream id, so `Last-Event-ID` resumes exactly after the last entry a client saw.
+- `toolbox:run-logs:<id>`    a list of the captured log lines (JSON), for GET .../logs.
+- `toolbox:run-logs-meta:<id>` a hash: `lines`, `bytes`, `truncated` (bounds survive Celery retries,
+  which re-run the same id in another process).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis
+from redis.exceptions import RedisError
+
+EVENTS_PREFIX = "toolbox:run-events:"
+LOGS_PREFIX = "toolbox:run-logs:"
+LOGS_META_PREFIX = "toolbox:run-logs-meta:"
+TERMINAL = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+# Approximate cap of one stream: a task reporting progress in a tight loop cannot grow it without end.
+STREAM_MAXLEN = 20_000
+MAX_LINES = 1000
+MAX_BYTES = 256 * 1024
+MAX_MESSAGE = 4000
+# Loggers whose records belong to a run: the task modules', the services' and the toolbox's own.
+CAPTURED_PREFIXES = ("background.tasks.", "services.", "toolbox.", "repositories.")
+
+log = logging.getLogger("toolbox.run_events")
+
+
+def events_key(task_id: str) -> str:
+    return EVENTS_PREFIX + task_id
+
+
+def logs_key(task_id: str) -> str:
+    return LOGS_PREFIX + task_id
+
+
+def logs_meta_key(task_id: str) -> str:
+    return LOGS_META_PREFIX + task_id
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class Redactor:
+    """Blanks bearer tokens, JWTs, URL passwords and the configured secrets out of a log message."""
+
+    _PATTERNS = (
+        (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[redacted]"),
+        (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[redacted-token]"),
+        (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1[redacted]@"),
+        (re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key)\s*[=:]\s*)[^\s,;&]+"), r"\1[redacted]"),
+    )
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        for pattern, replacement in self._PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+def publish_status(client: redis.Redis, task_id: str, ttl_s: int, data: dict[str, Any]) -> None:
+    """Append one `status` entry to the run's stream. Never fails the run (logged instead)."""
+    key = events_key(task_id)
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            # `final` lets followers end the stream without parsing the data.
+            payload = orjson.dumps(data, default=str)
+            final = 1 if data.get("status") in TERMINAL else 0
+            pipe.xadd(key, {"type": "status", "data": payload, "final": final}, maxlen=STREAM_MAXLEN, approximate=True)
+            pipe.expire(key, ttl_s)
+            pipe.execute()
+    except (RedisError, OSError):
+        log.warning("could not publish a run event", extra={"task_id": task_id})
+
+
+class RunLogCapture(logging.Handler):
+    """Active only while one run executes (installed at task_prerun, removed at task_postrun).
+
+    Keeps the records of the run's thread from the task's and its services' loggers, redacted,
+    bounded by lines and bytes, and writes each at once (list + stream) so followers see it live.
+    """
+
+    def __init__(self, client: redis.Redis, task_id: str, task_name: str, ttl_s: int,
+                 redactor: Redactor, max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES) -> None:
+        super().__init__(level=logging.INFO)
+        self._client = client
+        self.task_id = task_id
+        self._task_name = task_name
+        self._ttl_s = ttl_s
+        self._redact = redactor
+        self._max_lines = max_lines
+        self._max_bytes = max_bytes
+        self._thread = threading.get_ident()
+        self._busy = False
+        self._last: logging.LogRecord | None = None
+        self._lines, self._bytes, self._truncated = self._load_counts()
+
+    def _load_counts(self) -> tuple[int, int, bool]:
+        try:
+            meta = self._client.hgetall(logs_meta_key(self.task_id))
+        except (RedisError, OSError):
+            return 0, 0, False
+        def number(name: bytes) -> int:
+            return int(meta.get(name, b"0") or 0)
+        return number(b"lines"), number(b"bytes"), bool(number(b"truncated"))
+
+    def _wanted(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        if name == self._task_name or name.startswith(CAPTURED_PREFIXES):
+            return not name.startswith("toolbox.run_events")
+        return False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # The same record reaches this handler once per logger it is attached to: count it once.
+        if self._busy or record is self._last or threading.get_ident() != self._thread or not self._wanted(record):
+            return
+        self._last = record
+        self._busy = True
+        try:
+            self._store(record)
+        except Exception:  # noqa: BLE001 - capturing a log line must never fail the run
+            pass
+        finally:
+            self._busy = False
+
+    def _store(self, record: logging.LogRecord) -> None:
+        if self._truncated:
+            return
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            message += f" [{type(record.exc_info[1]).__name__}: {record.exc_info[1]}]"
+        message = self._redact(message)[:MAX_MESSAGE]
+        line = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+                "level": record.levelname, "logger": record.name, "message": message}
+        encoded = orjson.dumps(line)
+        meta = logs_meta_key(self.task_id)
+        if self._lines + 1 > self._max_lines or self._bytes + len(encoded) > self._max_bytes:
+            self._truncated = True
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.hset(meta, "truncated", 1)
+                pipe.expire(meta, self._ttl_s)
+                pipe.execute()
+            return
+        self._lines += 1
+        self._bytes += len(encoded)
+        stream, lines = events_key(self.task_id), logs_key(self.task_id)
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.rpush(lines, encoded)
+            pipe.hset(meta, mapping={"lines": self._lines, "bytes": self._bytes})
+            pipe.xadd(stream, {"type": "log", "data": encoded}, maxlen=STREAM_MAXLEN, approximate=True)
+            for key in (lines, meta, stream):
+                pipe.expire(key, self._ttl_s)
+            pipe.execute()
+
+
+# Celery's task loggers hang under `celery.task`, which does not propagate to the root logger.
+_ATTACH_TO = ("", "celery.task", "toolbox")
+
+
+class _ByThread(logging.Handler):
+    """Attached once per process; hands each record to the capture of the run on its thread.
+
+    A prefork child runs one task at a time, a threads or gevent pool several: each has its own.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.captures: dict[int, RunLogCapture] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        capture = self.captures.get(threading.get_ident())
+        if capture is not None:
+            capture.emit(record)
+
+
+_dispatcher: _ByThread | None = None
+_dispatcher_lock = threading.Lock()
+
+
+def _installed() -> _ByThread:
+    global _dispatcher
+    with _dispatcher_lock:
+        if _dispatcher is None:
+            _dispatcher = _ByThread()
+            for name in _ATTACH_TO:
+                logging.getLogger(name).addHandler(_dispatcher)
+        return _dispatcher
+
+
+def start_capture(capture: RunLogCapture) -> None:
+    """Capture the records of the calling thread for this run."""
+    _installed().captures[threading.get_ident()] = capture
+
+
+def stop_capture(task_id: str | None = None) -> None:
+    """Stop capturing for the run that ended (whatever runs on this thread when `task_id` is None)."""
+    captures = _installed().captures
+    thread = threading.get_ident()
+    found = captures.get(thread)
+    if found is not None and (task_id is None or found.task_id == task_id):
+        del captures[thread]
