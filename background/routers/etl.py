@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from background.schemas.etl import EtlBatchPage, EtlRejectPage
-from routers.dependencies import State, Viewer
+from routers.dependencies import PathId, State, Viewer
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 from services.factoring.etl_batches import MAX_LIMIT, EtlBatchService
 
@@ -28,7 +28,7 @@ async def etl_batches(state: State, _: Viewer, cursor: Cursor = None, limit: Lim
 
 @router.get("/batches/{name}/rejects", response_model=EtlRejectPage, responses=ERRORS)
 async def etl_rejects(
-    state: State, _: Viewer, name: Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[^\x00]*$")],
+    state: State, _: Viewer, name: PathId,
     file: Annotated[str | None, Query(max_length=40, pattern=r"^[^\x00]*$", description="Only this file's lines.")] = None,
     cursor: Cursor = None, limit: Limit = 50,
 ) -> Response:

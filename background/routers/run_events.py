@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Header
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
 from background.schemas.tasks import RunLogs
-from routers.dependencies import State, Viewer
+from routers.dependencies import PathId, State, Viewer
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 from services.run_events import RunEvent
 
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (401, 403, 404, 422, 503)}
-TaskId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 # Keep-alive comment between events: proxies and browsers keep an idle stream open.
 PING_S = 15
 
@@ -30,7 +29,7 @@ async def _sse(events: AsyncIterator[RunEvent]) -> AsyncIterator[ServerSentEvent
 @router.get("/{task_id}/events", responses={**ERRORS, 200: {"content": {"text/event-stream": {}},
                                                              "description": "`status` and `log` events"}})
 async def run_events(
-    state: State, _: Viewer, task_id: TaskId,
+    state: State, _: Viewer, task_id: PathId,
     last_event_id: Annotated[str | None, Header(max_length=64, description="Resume after this event id.")] = None,
 ) -> EventSourceResponse:
     """Server-Sent Events of one run: `status` on every state or progress change, `log` per log line.
@@ -43,6 +42,6 @@ async def run_events(
 
 
 @router.get("/{task_id}/logs", response_model=RunLogs, responses=ERRORS)
-async def run_logs(state: State, _: Viewer, task_id: TaskId) -> Response:
+async def run_logs(state: State, _: Viewer, task_id: PathId) -> Response:
     """The log lines the run's task and services wrote (bounded; `truncated` when some were left out)."""
     return JSONBytesResponse(dumps(await state.events.logs(task_id)))
