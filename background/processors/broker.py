@@ -1,4 +1,4 @@
-"""Kombu's Redis transport, hardened against one crash on broker loss.
+"""Kombu's Redis transport, hardened against one crash on broker loss and owning its deliveries.
 
 When the broker connection drops while a task is unacknowledged (always the case with
 acks_late), Celery closes the connection and kombu tries to restore the unacked messages. By
@@ -7,18 +7,70 @@ treats as unrecoverable: the worker process exits (kombu/Celery 5.7). Raising a 
 error instead lets Celery do what it does for any connection error: reconnect and go on. The
 unacked messages stay in kombu's unacked index and are restored after the visibility timeout,
 or acknowledged by the worker that finishes them.
+
+Kombu records a delivered, unacknowledged message in the `unacked` hash and `unacked_index`
+zset but not which consumer holds it, so nobody can tell a dead worker's messages from a live
+one's until the visibility timeout (an hour and more). In a worker main process (after
+`set_delivery_owner`), every delivery is also written to the `toolbox:unacked-owner` hash
+(delivery tag -> owner id) in the same MULTI as kombu's own bookkeeping, and removed with it on
+ack, reject and restore. background/processors/worker_liveness.py restores the messages of an
+owner whose liveness key has expired.
 """
 
 from __future__ import annotations
 
+from time import time
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
+from kombu.utils.json import dumps
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+# Delivery tag -> owner id of the worker main process holding that unacknowledged message.
+OWNERS_KEY = "toolbox:unacked-owner"
+
+_owner: str | None = None
+
+
+def set_delivery_owner(owner: str | None) -> None:
+    """Record this process's deliveries under `owner` (a worker main process, before it consumes)."""
+    global _owner
+    _owner = owner
+
+
+def delivery_owner() -> str | None:
+    return _owner
+
+
+class QoS(kombu_redis.QoS):
+    """kombu's Redis QoS, also keeping who holds each unacknowledged message."""
+
+    def append(self, message: Any, delivery_tag: str) -> None:
+        owner = _owner
+        if owner is None:
+            super().append(message, delivery_tag)
+            return
+        # kombu 5.7's QoS.append, with the owner written in the same MULTI/EXEC: there is never
+        # an unacked message whose owner entry names anybody else.
+        delivery = message.delivery_info
+        with self.pipe_or_acquire() as pipe:
+            pipe.zadd(self.unacked_index_key, {delivery_tag: time()}) \
+                .hset(self.unacked_key, delivery_tag,
+                      dumps([message._raw, delivery["exchange"], delivery["routing_key"]])) \
+                .hset(OWNERS_KEY, delivery_tag, owner) \
+                .execute()
+            virtual.QoS.append(self, message, delivery_tag)
+
+    def _remove_from_indices(self, delivery_tag: str, pipe: Any = None) -> Any:
+        # Every path that drops an unacked entry (ack, reject, restore, visibility restore) comes here.
+        return super()._remove_from_indices(delivery_tag, pipe).hdel(OWNERS_KEY, delivery_tag)
 
 
 class Channel(kombu_redis.Channel):
     """A Redis channel whose connection parameters fail as a connection error once closed."""
+
+    QoS = QoS
 
     def _connparams(self, asynchronous: bool = False) -> Any:
         if self.connection is None or self.connection.client is None:
