@@ -10,27 +10,24 @@ visibility timeout, so a run merely waiting for it fails the test.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
 
 import pytest
 from support.fault_tasks import parent_pid
-from support.lost_worker_tasks import DROP, FILES, TABLE, progress_pid
+from support.lost_worker_tasks import DROP, FILES, REDELIVERY_BOUND_S, TABLE, holding, launch
 from support.polling import wait_for_status
 from support.private_stack import PrivateStack, private_stack
 from support.scratch_domain import ScratchDomain, scratch_domain
 
-LIVENESS_TTL_S = 6
-REDELIVERY_BOUND_S = 120  # what the README promises with the default TTL; the tests run with a shorter one
+LIVENESS_TTL_S = 6  # the default is 30 s; REDELIVERY_BOUND_S holds for it
 
 
 @pytest.fixture(scope="module")
@@ -82,26 +79,6 @@ async def http(stack: PrivateStack, mint: Callable[..., str]) -> AsyncIterator[h
         yield client
 
 
-async def _launch(http: httpx.AsyncClient, task: str, **params: Any) -> str:
-    response = await http.post(f"/tasks/execute/{task}", json=params)
-    assert response.status_code == 202, response.text
-    return str(response.json()["task_id"])
-
-
-async def _holding(http: httpx.AsyncClient, task_id: str, delivery: int = 1) -> int:
-    """Wait until the run's `delivery`-th delivery holds; the pid of the pool child running it."""
-    deadline = time.monotonic() + 60
-    status: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        status = (await http.get(f"/tasks/status/{task_id}")).json()
-        progress = status.get("progress") or {}
-        if status["status"] == "PROGRESS" and f"delivery={delivery}" in (progress.get("message") or ""):
-            return progress_pid(progress["message"])
-        assert not status["ready"], status
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run {task_id} never held on delivery {delivery}: {status}")
-
-
 def _kill_main(worker: subprocess.Popen[bytes], child: int) -> float:
     """SIGKILL the worker's main process (only it: its pool children die with it); when it happened."""
     assert parent_pid(child) == worker.pid  # the run is on a pool child of this very worker
@@ -118,8 +95,8 @@ async def test_a_single_run_task_held_by_a_killed_worker_finishes_on_a_fresh_wor
     http: httpx.AsyncClient, db: asyncpg.Connection, start_worker: Callable[[str], subprocess.Popen[bytes]]
 ) -> None:
     first = start_worker("first")
-    task_id = await _launch(http, "exclusive", label="exclusive-1", hold_s=300)
-    child = await _holding(http, task_id)
+    task_id = await launch(http, "exclusive", label="exclusive-1", hold_s=300)
+    child = await holding(http, task_id)
     refused = await http.post("/tasks/execute/exclusive", json={"label": "exclusive-2", "hold_s": 0})
     assert refused.status_code == 409 and task_id in refused.json()["message"]
 
@@ -133,7 +110,7 @@ async def test_a_single_run_task_held_by_a_killed_worker_finishes_on_a_fresh_wor
     assert await _deliveries(db, "exclusive-1") == [child, done["result"]["pid"]]
 
     # The lock went with the run: the task can be launched again and runs.
-    again = await _launch(http, "exclusive", label="exclusive-3", hold_s=0)
+    again = await launch(http, "exclusive", label="exclusive-3", hold_s=0)
     assert (await wait_for_status(http, again, timeout=60))["status"] == "SUCCESS"
 
 
@@ -142,10 +119,10 @@ async def test_only_the_dead_workers_runs_come_back_never_a_live_workers(
 ) -> None:
     workers = {w.pid: w for w in (start_worker("left"), start_worker("right"))}
     # Prefetch 1 with late acks: each one-process worker holds one run, so the two runs split.
-    doomed_id = await _launch(http, "hold", label="doomed", hold_s=300)
-    doomed_child = await _holding(http, doomed_id)
-    kept_id = await _launch(http, "hold", label="kept", hold_s=4 * LIVENESS_TTL_S)
-    kept_child = await _holding(http, kept_id)
+    doomed_id = await launch(http, "hold", label="doomed", hold_s=300)
+    doomed_child = await holding(http, doomed_id)
+    kept_id = await launch(http, "hold", label="kept", hold_s=4 * LIVENESS_TTL_S)
+    kept_child = await holding(http, kept_id)
     assert parent_pid(doomed_child) != parent_pid(kept_child)
 
     _kill_main(workers[parent_pid(doomed_child)], doomed_child)
@@ -155,7 +132,7 @@ async def test_only_the_dead_workers_runs_come_back_never_a_live_workers(
     kept = await wait_for_status(http, kept_id, timeout=60)
     assert kept["status"] == "SUCCESS" and kept["result"]["delivery"] == 1, kept
     # A wrongly restored `kept` would be at the head of the queue, ahead of this one.
-    last = await _launch(http, "hold", label="last", hold_s=0)
+    last = await launch(http, "hold", label="last", hold_s=0)
     assert (await wait_for_status(http, last, timeout=60))["status"] == "SUCCESS"
     assert await _deliveries(db, "kept") == [kept_child]
     assert await _deliveries(db, "doomed") == [doomed_child, done["result"]["pid"]]
@@ -165,10 +142,10 @@ async def test_a_task_that_must_not_run_again_fails_worker_lost_or_follows_its_r
     http: httpx.AsyncClient, db: asyncpg.Connection, start_worker: Callable[[str], subprocess.Popen[bytes]]
 ) -> None:
     workers = {w.pid: w for w in (start_worker("once-a"), start_worker("once-b"))}
-    once_id = await _launch(http, "once", label="once", hold_s=300)
-    once_child = await _holding(http, once_id)
-    retried_id = await _launch(http, "once-retried", label="retried", hold_s=300)
-    retried_child = await _holding(http, retried_id)
+    once_id = await launch(http, "once", label="once", hold_s=300)
+    once_child = await holding(http, once_id)
+    retried_id = await launch(http, "once-retried", label="retried", hold_s=300)
+    retried_child = await holding(http, retried_id)
     for child in (once_child, retried_child):
         _kill_main(workers[parent_pid(child)], child)
     start_worker("after")
@@ -177,7 +154,7 @@ async def test_a_task_that_must_not_run_again_fails_worker_lost_or_follows_its_r
     assert failed["status"] == "FAILURE", failed
     assert "worker lost" in failed["error"] and "reject_on_worker_lost=False" in failed["error"]
     assert await _deliveries(db, "once") == [once_child]  # the body never ran a second time
-    again = await _launch(http, "once", label="once-again", hold_s=0)  # its single-run lock is free
+    again = await launch(http, "once", label="once-again", hold_s=0)  # its single-run lock is free
     assert (await wait_for_status(http, again, timeout=60))["status"] == "SUCCESS"
 
     # retry_on_worker_lost with max_retries=1: one Celery retry, which runs through.

@@ -8,6 +8,15 @@ during that hold, the next delivery runs straight through.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+# What the README promises with the default liveness TTL: a bound on every wait for a redelivery.
+REDELIVERY_BOUND_S = 120
+
 TABLE = ("create table if not exists lost_deliveries (label text not null, pid integer not null, "
          "at timestamptz not null default clock_timestamp())")
 DROP = "drop table if exists lost_deliveries"
@@ -90,3 +99,24 @@ FILES = {"lost_worker_task.py": SOURCE}
 def progress_pid(message: str) -> int:
     """The pid a delivery put in its progress message."""
     return int(message.split("pid=", 1)[1].split()[0])
+
+
+async def launch(http: httpx.AsyncClient, task: str, **params: Any) -> str:
+    """POST /tasks/execute/<task>; the new run's id (202 expected)."""
+    response = await http.post(f"/tasks/execute/{task}", json=params)
+    assert response.status_code == 202, response.text
+    return str(response.json()["task_id"])
+
+
+async def holding(http: httpx.AsyncClient, task_id: str, delivery: int = 1) -> int:
+    """Wait until the run's `delivery`-th delivery holds; the pid of the pool child running it."""
+    deadline = time.monotonic() + 60
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = (await http.get(f"/tasks/status/{task_id}")).json()
+        progress = status.get("progress") or {}
+        if status["status"] == "PROGRESS" and f"delivery={delivery}" in (progress.get("message") or ""):
+            return progress_pid(progress["message"])
+        assert not status["ready"], status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {task_id} never held on delivery {delivery}: {status}")
