@@ -6,10 +6,13 @@ dies, its main process requeues the message at once; when the main process itsel
 above the longest task time limit. So every worker main process:
 
 - owns its deliveries (background/processors/broker.py writes tag -> owner id next to kombu's
-  entry) under an owner id unique to the process (hostname, pid, random suffix: a restarted
-  worker with the same name is a new owner);
-- keeps a liveness key `toolbox:worker-alive:<owner>` with a short TTL, refreshed by a thread;
-- sweeps: every owner in the owner hash whose liveness key has expired is dead, and each of its
+  entry) under an owner id unique to the process and its consumer channel (hostname, pid,
+  random suffix, channel number: a restarted worker with the same name is a new owner);
+- keeps a liveness key `toolbox:worker-alive:<owner>` per open channel with a short TTL,
+  refreshed by a thread;
+- sweeps: every owner in the owner hash whose liveness key has expired is dead, and so is a
+  channel of its own that has closed (kombu could not restore its messages while the broker
+  was down; Celery has dropped the runs it had not started); each of their
   messages is restored with kombu's own restore (front of its queue, `redelivered` set), in a
   WATCH/MULTI transaction that first checks the owner entry still names the dead owner. A live
   worker's messages are never touched; several sweepers restore each message once.
@@ -28,6 +31,7 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,14 +39,14 @@ from celery import Celery
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
-from background.processors.broker import OWNERS_KEY, set_delivery_owner
+from background.processors.broker import OWNERS_KEY, alive_key, open_owners, set_delivery_owner
 
 if TYPE_CHECKING:
     import redis
 
-ALIVE_PREFIX = "toolbox:worker-alive:"
 LOST_PREFIX = "toolbox:worker-lost:"
 RUNNING = frozenset({"STARTED", "PROGRESS"})
+ENDED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 log = logging.getLogger("toolbox.worker_liveness")
 
 
@@ -52,10 +56,6 @@ class WorkerLost(Exception):  # noqa: N818 - the name is what a user reads in th
     Not Celery's WorkerLostError on purpose: raised from a task body, that one would make the
     worker's main process handle the failure a second time.
     """
-
-
-def alive_key(owner: str) -> str:
-    return ALIVE_PREFIX + owner
 
 
 def lost_key(task_id: str) -> str:
@@ -76,12 +76,24 @@ class RestoredRun:
     was_running: bool
 
 
-def _was_running(app: Celery, task_id: str | None) -> bool:
-    return task_id is not None and str(app.backend.get_task_meta(task_id).get("status")) in RUNNING
+def _state(app: Celery, task_id: str | None) -> str | None:
+    return None if task_id is None else str(app.backend.get_task_meta(task_id).get("status"))
 
 
-def _restore(app: Celery, channel: Any, tag: str, owner: str, marker_ttl_s: int) -> RestoredRun | None:
-    """Send `tag` back to its queue if `owner` still holds it; None if someone else acted first."""
+def _running_here(task_id: str | None) -> bool:
+    from celery.worker.state import active_requests  # this worker's runs in progress
+
+    return task_id is not None and any(request.id == task_id for request in tuple(active_requests))
+
+
+def _restore(app: Celery, channel: Any, tag: str, owner: str, marker_ttl_s: int, *,
+             orphan: bool) -> RestoredRun | None:
+    """Send `tag` back to its queue if `owner` still holds it; None if there was nothing to send.
+
+    A run that already ended (its worker stored the end, then died before acknowledging) is only
+    dropped from the indices, as Celery does for a dead child. An `orphan` (this process's closed
+    channel) still running here is left alone, and comes back without a worker-lost marker.
+    """
     qos = channel.qos
     restored: list[RestoredRun] = []
 
@@ -93,11 +105,14 @@ def _restore(app: Celery, channel: Any, tag: str, owner: str, marker_ttl_s: int)
         message = loads(bytes_to_str(raw)) if raw else None
         headers = (message[0].get("headers") or {}) if message else {}
         task_id = headers.get("id") if isinstance(headers.get("id"), str) else None
-        running = _was_running(app, task_id)
+        if orphan and _running_here(task_id):
+            return  # its run goes on in this process; looked at again once it has ended
+        state = _state(app, task_id)
         pipe.multi()
         qos._remove_from_indices(tag, pipe)  # kombu's entries and the owner entry, together
-        if message is None:
-            return  # the owner entry outlived its message: cleaned up, nothing to send
+        if message is None or state in ENDED:
+            return  # nothing to send: a stale owner entry, or a run that has ended
+        running = state in RUNNING and not orphan
         if running and task_id is not None:
             pipe.set(lost_key(task_id), owner, ex=marker_ttl_s)
         payload, exchange, routing_key = message
@@ -110,27 +125,34 @@ def _restore(app: Celery, channel: Any, tag: str, owner: str, marker_ttl_s: int)
     return restored[0] if restored else None
 
 
-def sweep_dead_owners(app: Celery, channel: Any, *, spare: str | None = None,
+def sweep_dead_owners(app: Celery, channel: Any, *, mine: str | None = None,
+                      spare: Callable[[], frozenset[str]] = frozenset,
                       marker_ttl_s: int = 7 * 24 * 3600) -> list[RestoredRun]:
-    """Restore every message held by an owner whose liveness key is gone (never `spare`'s)."""
+    """Restore every message held by an owner whose liveness key is gone, or by a closed channel
+    of this process (owner ids under `mine` not in `spare()`); never by an owner in `spare()`."""
     client: redis.Redis = channel.client
     owners = {_text(tag): _text(owner) for tag, owner in client.hgetall(OWNERS_KEY).items()}
-    names = sorted({owner for owner in owners.values() if owner and owner != spare})
+    # Read after the owners: a channel opened meanwhile is already listed (it registers before
+    # its first delivery is written), so it is never mistaken for a closed one.
+    spare = frozenset(spare())
+    names = sorted({owner for owner in owners.values() if owner and owner not in spare})
     if not names:
         return []
     with client.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.exists(alive_key(name))
         alive = pipe.execute()
-    dead = {name for name, exists in zip(names, alive, strict=True) if not exists}
+    orphans = {name for name in names if mine is not None and name.startswith(mine + "/")}
+    dead = orphans | {name for name, exists in zip(names, alive, strict=True) if not exists}
     out: list[RestoredRun] = []
     for tag, owner in owners.items():
         if tag is None or owner not in dead:
             continue
-        run = _restore(app, channel, tag, owner, marker_ttl_s)
+        run = _restore(app, channel, tag, owner, marker_ttl_s, orphan=owner in orphans)
         if run is not None:
             out.append(run)
-            log.warning("worker %s is gone (no liveness for its TTL): run %s (%s) sent back to its queue%s",
+            log.warning("worker %s is gone (no liveness for its TTL, or its broker connection closed): run %s (%s) "
+                        "sent back to its queue%s",
                         owner, run.task_id, run.task_name, " after it had started" if run.was_running else "",
                         extra={"task_id": run.task_id, "task_name": run.task_name})
     return out
@@ -151,9 +173,8 @@ class WorkerLiveness:
         self._connection: Any = None
 
     def start(self) -> None:
-        """Take ownership of deliveries and start refreshing; the first refresh happens before any."""
-        self._refresh()
-        set_delivery_owner(self.owner)
+        """Take ownership of deliveries (each delivery also sets its channel's key) and start refreshing."""
+        set_delivery_owner(self.owner, self.ttl_s)
         self._thread = threading.Thread(target=self._loop, name="toolbox-liveness", daemon=True)
         self._thread.start()
         log.info("worker liveness %s: TTL %ss, refreshed every %.1fs", self.owner, self.ttl_s, self.refresh_s)
@@ -180,24 +201,29 @@ class WorkerLiveness:
                 pass
 
     def _refresh(self) -> None:
-        self._channel().client.set(alive_key(self.owner), self.hostname, ex=self.ttl_s)
+        # Each open consumer channel of this process is an owner; a closed one is left to expire.
+        live = open_owners()
+        if live:
+            with self._channel().client.pipeline(transaction=False) as pipe:
+                for owner in live:
+                    pipe.set(alive_key(owner), self.hostname, ex=self.ttl_s)
+                pipe.execute()
 
     def sweep(self) -> list[RestoredRun]:
-        """One sweep of dead owners (this worker's own deliveries are never restored by it)."""
-        return sweep_dead_owners(self.app, self._channel(), spare=self.owner,
+        """One sweep: dead owners anywhere, and this process's closed channels (never its open ones)."""
+        return sweep_dead_owners(self.app, self._channel(), mine=self.owner,
+                                 spare=lambda: frozenset(open_owners()),
                                  marker_ttl_s=int(self.app.conf.result_expires or 7 * 24 * 3600))
 
     def _loop(self) -> None:
-        ticks = 0
-        while not self._stop.wait(0 if ticks == 0 else self.refresh_s):
+        while not self._stop.wait(self.refresh_s):
             try:
+                # Dead workers are seen within TTL + one refresh; a closed channel's orphans at once.
                 self._refresh()
-                if ticks % 2 == 0:  # sweep every other refresh: dead workers are seen within TTL + 2 refreshes
-                    self.sweep()
+                self.sweep()
             except Exception as exc:  # noqa: BLE001 - a broker hiccup must not end the thread
                 log.warning("worker liveness refresh or sweep failed: %s: %s", type(exc).__name__, exc)
                 self._close()
-            ticks += 1
 
 
 def take_lost_marker(client: redis.Redis, task_id: str, delivery_info: dict[str, Any] | None) -> str | None:
