@@ -56,7 +56,7 @@ async def test_a_killed_worker_and_beat_come_back_and_the_run_finishes(
 ) -> None:
     with toolbox_up(stack.env, stack.folder / "var-restart", stack.folder / "up-restart.out") as up:
         async with _client(up.api_url, mint) as http:
-            task_id = await launch(http, "exclusive", label="under-up", hold_s=300)
+            task_id = await launch(http, "lost-exclusive", label="under-up", hold_s=300)
             child = await holding(http, task_id)
             worker = up.pids()["worker"]
             assert parent_pid(child) == worker
@@ -76,7 +76,7 @@ async def test_a_killed_worker_and_beat_come_back_and_the_run_finishes(
             assert up.pids()["beat"] != beat and pid_alive(up.pids()["beat"])
 
             # The API never stopped, and the lock of the finished run is free.
-            again = await launch(http, "exclusive", label="after-restart", hold_s=0)
+            again = await launch(http, "lost-exclusive", label="after-restart", hold_s=0)
             assert (await wait_for_status(http, again, timeout=60))["status"] == "SUCCESS"
         assert up.process.poll() is None
 

@@ -95,9 +95,9 @@ async def test_a_single_run_task_held_by_a_killed_worker_finishes_on_a_fresh_wor
     http: httpx.AsyncClient, db: asyncpg.Connection, start_worker: Callable[[str], subprocess.Popen[bytes]]
 ) -> None:
     first = start_worker("first")
-    task_id = await launch(http, "exclusive", label="exclusive-1", hold_s=300)
+    task_id = await launch(http, "lost-exclusive", label="exclusive-1", hold_s=300)
     child = await holding(http, task_id)
-    refused = await http.post("/tasks/execute/exclusive", json={"label": "exclusive-2", "hold_s": 0})
+    refused = await http.post("/tasks/execute/lost-exclusive", json={"label": "exclusive-2", "hold_s": 0})
     assert refused.status_code == 409 and task_id in refused.json()["message"]
 
     killed_at = _kill_main(first, child)
@@ -110,7 +110,7 @@ async def test_a_single_run_task_held_by_a_killed_worker_finishes_on_a_fresh_wor
     assert await _deliveries(db, "exclusive-1") == [child, done["result"]["pid"]]
 
     # The lock went with the run: the task can be launched again and runs.
-    again = await launch(http, "exclusive", label="exclusive-3", hold_s=0)
+    again = await launch(http, "lost-exclusive", label="exclusive-3", hold_s=0)
     assert (await wait_for_status(http, again, timeout=60))["status"] == "SUCCESS"
 
 
@@ -119,9 +119,9 @@ async def test_only_the_dead_workers_runs_come_back_never_a_live_workers(
 ) -> None:
     workers = {w.pid: w for w in (start_worker("left"), start_worker("right"))}
     # Prefetch 1 with late acks: each one-process worker holds one run, so the two runs split.
-    doomed_id = await launch(http, "hold", label="doomed", hold_s=300)
+    doomed_id = await launch(http, "lost-hold", label="doomed", hold_s=300)
     doomed_child = await holding(http, doomed_id)
-    kept_id = await launch(http, "hold", label="kept", hold_s=4 * LIVENESS_TTL_S)
+    kept_id = await launch(http, "lost-hold", label="kept", hold_s=4 * LIVENESS_TTL_S)
     kept_child = await holding(http, kept_id)
     assert parent_pid(doomed_child) != parent_pid(kept_child)
 
@@ -132,7 +132,7 @@ async def test_only_the_dead_workers_runs_come_back_never_a_live_workers(
     kept = await wait_for_status(http, kept_id, timeout=60)
     assert kept["status"] == "SUCCESS" and kept["result"]["delivery"] == 1, kept
     # A wrongly restored `kept` would be at the head of the queue, ahead of this one.
-    last = await launch(http, "hold", label="last", hold_s=0)
+    last = await launch(http, "lost-hold", label="last", hold_s=0)
     assert (await wait_for_status(http, last, timeout=60))["status"] == "SUCCESS"
     assert await _deliveries(db, "kept") == [kept_child]
     assert await _deliveries(db, "doomed") == [doomed_child, done["result"]["pid"]]
@@ -142,9 +142,9 @@ async def test_a_task_that_must_not_run_again_fails_worker_lost_or_follows_its_r
     http: httpx.AsyncClient, db: asyncpg.Connection, start_worker: Callable[[str], subprocess.Popen[bytes]]
 ) -> None:
     workers = {w.pid: w for w in (start_worker("once-a"), start_worker("once-b"))}
-    once_id = await launch(http, "once", label="once", hold_s=300)
+    once_id = await launch(http, "lost-once", label="lost-once", hold_s=300)
     once_child = await holding(http, once_id)
-    retried_id = await launch(http, "once-retried", label="retried", hold_s=300)
+    retried_id = await launch(http, "lost-once-retried", label="retried", hold_s=300)
     retried_child = await holding(http, retried_id)
     for child in (once_child, retried_child):
         _kill_main(workers[parent_pid(child)], child)
@@ -153,8 +153,8 @@ async def test_a_task_that_must_not_run_again_fails_worker_lost_or_follows_its_r
     failed = await wait_for_status(http, once_id, timeout=REDELIVERY_BOUND_S)
     assert failed["status"] == "FAILURE", failed
     assert "worker lost" in failed["error"] and "reject_on_worker_lost=False" in failed["error"]
-    assert await _deliveries(db, "once") == [once_child]  # the body never ran a second time
-    again = await launch(http, "once", label="once-again", hold_s=0)  # its single-run lock is free
+    assert await _deliveries(db, "lost-once") == [once_child]  # the body never ran a second time
+    again = await launch(http, "lost-once", label="once-again", hold_s=0)  # its single-run lock is free
     assert (await wait_for_status(http, again, timeout=60))["status"] == "SUCCESS"
 
     # retry_on_worker_lost with max_retries=1: one Celery retry, which runs through.

@@ -1,6 +1,7 @@
 """Scratch tasks for the dead-worker tests (written into a scratch domain, see support.scratch_domain).
 
-Each task notes every delivery it gets in `lost_deliveries` (committed on its own, so a delivery
+The short names start with `lost_` so that they never collide with the fault tests' own scratch
+tasks (a second domain with the same short name would need the full name). Each task notes every delivery it gets in `lost_deliveries` (committed on its own, so a delivery
 whose worker is killed still leaves its note), reports `pid=<n> delivery=<k>` as progress, and
 holds for `hold_s` seconds on its first `hold_deliveries` deliveries: the test kills the worker
 during that hold, the next delivery runs straight through.
@@ -62,30 +63,30 @@ async def _hold(repositories: RepositoryFactory, progress: Progress, label: str,
     return {"label": label, "delivery": delivery, "pid": os.getpid()}
 
 
-@celery_app.task(name="{domain}.hold", queue="{domain}")
-async def hold(repositories: RepositoryFactory, progress: Progress, label: Label, hold_s: Hold = 60,
+@celery_app.task(name="{domain}.lost_hold", queue="{domain}")
+async def lost_hold(repositories: RepositoryFactory, progress: Progress, label: Label, hold_s: Hold = 60,
                hold_deliveries: int = 1) -> dict:
     """Hold on the first delivery; safe to run again (the default)."""
     return await _hold(repositories, progress, label, hold_s, hold_deliveries)
 
 
-@celery_app.task(name="{domain}.exclusive", queue="{domain}", single_run=True)
-async def exclusive(repositories: RepositoryFactory, progress: Progress, label: Label, hold_s: Hold = 60,
+@celery_app.task(name="{domain}.lost_exclusive", queue="{domain}", single_run=True)
+async def lost_exclusive(repositories: RepositoryFactory, progress: Progress, label: Label, hold_s: Hold = 60,
                     hold_deliveries: int = 1) -> dict:
     """A single-run task that may run again."""
     return await _hold(repositories, progress, label, hold_s, hold_deliveries)
 
 
-@celery_app.task(name="{domain}.once", queue="{domain}", single_run=True, reject_on_worker_lost=False)
-async def once(repositories: RepositoryFactory, progress: Progress, label: Label, hold_s: Hold = 60,
+@celery_app.task(name="{domain}.lost_once", queue="{domain}", single_run=True, reject_on_worker_lost=False)
+async def lost_once(repositories: RepositoryFactory, progress: Progress, label: Label, hold_s: Hold = 60,
                hold_deliveries: int = 1) -> dict:
     """A single-run task that must not run again after its worker died."""
     return await _hold(repositories, progress, label, hold_s, hold_deliveries)
 
 
-@celery_app.task(name="{domain}.once_retried", queue="{domain}", reject_on_worker_lost=False,
+@celery_app.task(name="{domain}.lost_once_retried", queue="{domain}", reject_on_worker_lost=False,
                  retry_on_worker_lost=True, max_retries=1, default_retry_delay=0)
-async def once_retried(label: Label, hold_s: Hold = 60, hold_deliveries: int = 1) -> dict:
+async def lost_once_retried(label: Label, hold_s: Hold = 60, hold_deliveries: int = 1) -> dict:
     """Not run again as is, but retried once (a Celery retry) when its worker died."""
     # Its helpers are taken, not injected: a Celery retry re-sends the task through the send-time
     # argument check, which (issue 9 point 1) does not yet know about injected parameters.
