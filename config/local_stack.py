@@ -45,6 +45,7 @@ class LocalStack:
         self.postgres: EmbeddedPostgres | None = None
         self.valkey: EmbeddedValkey | None = None
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self._commands: dict[str, tuple[list[str], dict[str, str]]] = {}
         self.database_url = os.environ.get("DATABASE_URL", "")
         self.redis_url = os.environ.get("REDIS_URL", "")
 
@@ -95,6 +96,7 @@ class LocalStack:
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.output(name).follow(process.stdout)
         self.children[name] = process
+        self._commands[name] = (command, env)
         self._remember(name, process)
 
     def output(self, name: str) -> RotatingOutput:
@@ -153,6 +155,24 @@ class LocalStack:
             if process.poll() is not None:
                 return name
         return None
+
+    # What config/supervision.py needs to restart a crashed child.
+
+    def exited(self) -> dict[str, int]:
+        """Children that have exited, with their exit codes."""
+        return {name: code for name, process in self.children.items() if (code := process.poll()) is not None}
+
+    def respawn(self, name: str) -> int:
+        """Start `name` again with the command and environment it was first started with; its pid."""
+        self._spawn(name, *self._commands[name])
+        return self.children[name].pid
+
+    def forget(self, name: str) -> None:
+        """Stop watching `name` (it stays stopped)."""
+        self.children.pop(name, None)
+
+    def log_path(self, name: str) -> str:
+        return str(self.log_dir / f"{name}.log")
 
     def dev_token(self) -> str:
         from services.auth import TokenService

@@ -75,6 +75,9 @@ class CelerySettings(BaseSettings):
     # Kept above the longest task time limit so that an acks_late task is never redelivered
     # while it still runs; raised automatically when a task declares a longer limit.
     visibility_margin_s: int = 600
+    # A worker main process refreshes a Redis key with this TTL; once it has expired, another
+    # worker sends the runs it held back to their queues (background/processors/worker_liveness.py).
+    worker_liveness_ttl_s: int = Field(default=30, ge=2, le=3600)
     worker_concurrency: int = 2
 
 

@@ -11,13 +11,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task
-from celery.signals import task_postrun, task_prerun, worker_process_init, worker_process_shutdown
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 
 from background.processors.notifications import run_finished
 from background.processors.run_events import stop_capture
 from background.processors.run_follow import run_ended, run_started
 from background.processors.runtime import close_runtime, get_runtime
 from background.processors.task_base import ToolboxTask
+from background.processors.worker_liveness import WorkerLiveness
+from config.settings import get_settings
 from repositories.task_runs import TaskRunRepository
 
 log = logging.getLogger("toolbox.worker")
@@ -45,6 +54,27 @@ def _write(task_id: str, action: str, **values: Any) -> None:
         runtime.run(write())
     except Exception:  # noqa: BLE001 - the registry must never fail a task
         log.exception("run registry write failed", extra={"task_id": task_id})
+
+
+_liveness: WorkerLiveness | None = None
+
+
+@worker_init.connect
+def _start_liveness(sender: Any = None, **_: Any) -> None:
+    # In the worker's main process, before it consumes: from now on its deliveries are owned.
+    global _liveness
+    if sender is None or _liveness is not None:
+        return
+    _liveness = WorkerLiveness(sender.app, str(sender.hostname), get_settings().celery.worker_liveness_ttl_s)
+    _liveness.start()
+
+
+@worker_shutdown.connect
+def _stop_liveness(**_: Any) -> None:
+    global _liveness
+    if _liveness is not None:
+        _liveness.stop()
+        _liveness = None
 
 
 @worker_process_init.connect

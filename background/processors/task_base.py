@@ -16,6 +16,7 @@ from background.processors.progress import Progress
 from background.processors.revocations import is_revoked, record_revoked_at_worker
 from background.processors.runtime import get_runtime
 from background.processors.single_run import single_run_guard
+from background.processors.worker_liveness import after_worker_lost, take_lost_marker
 from config.repository_factory import RepositoryFactory
 
 
@@ -84,8 +85,11 @@ class ToolboxTask(Task):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         request = self.request
+        lost_owner = None
         if request.id and not request.called_directly and not request.is_eager:
             self._skip_if_revoked(request.id)
+            # Set by a sweep that sent this run back after the worker running it died.
+            lost_owner = take_lost_marker(self.backend.client, request.id, request.delivery_info)
         model = self.params_model
         validated = model.model_validate(kwargs)
         call_kwargs = {name: getattr(validated, name) for name in model.model_fields}
@@ -96,6 +100,8 @@ class ToolboxTask(Task):
         self.push_request(args=args, kwargs=kwargs)
         try:
             with single_run_guard(self):
+                if lost_owner is not None:
+                    after_worker_lost(self, lost_owner)  # raises when the run must not go on
                 result = self.run(*args, **call_kwargs)
                 if inspect.isawaitable(result):
                     result = get_runtime().run(_await(result))

@@ -30,12 +30,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from config.instance_lock import AlreadyRunning, InstanceLock
     from config.local_stack import LocalStack, StackError
     from config.settings import get_settings
+    from config.supervision import Supervisor
 
     get_settings()  # a bad DATABASE_URL or secret stops here, before anything starts
     stack = LocalStack(api_port=args.port, concurrency=args.concurrency, beat=not args.no_beat,
                        postgres_port=args.postgres_port, redis_port=args.redis_port)
+    # Before anything else touches the folder: a second run must leave the first one alone.
+    lock = InstanceLock(stack.var_dir / "up.lock")
+    try:
+        lock.acquire(stack.api_url)
+    except AlreadyRunning as exc:
+        print(f"toolbox up: {exc}", file=sys.stderr)
+        return 1
+    supervisor = Supervisor(stack)
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -49,11 +59,12 @@ def run(args: argparse.Namespace) -> int:
             stack.start()
         except StackError as exc:
             raise CommandError(str(exc)) from None
+        lock.record(stack.api_url)  # the port may have moved off a taken one
         _announce(stack)
         while not stopping:
-            failed = stack.failed_child()
-            if failed:
-                print(f"\n{failed} stopped unexpectedly; shutting everything down (logs in {stack.log_dir})",
+            lost = supervisor.check()  # restarts a crashed child; names one it gave up on that ends the run
+            if lost:
+                print(f"\n{lost} keeps crashing; shutting everything down (logs in {stack.log_dir})",
                       file=sys.stderr)
                 return 1
             time.sleep(0.5)
@@ -61,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         stack.stop()
+        lock.release()
         print("stopped.", flush=True)
 
 
