@@ -134,8 +134,8 @@ def sweep_dead_owners(app: Celery, channel: Any, *, mine: str | None = None,
     owners = {_text(tag): _text(owner) for tag, owner in client.hgetall(OWNERS_KEY).items()}
     # Read after the owners: a channel opened meanwhile is already listed (it registers before
     # its first delivery is written), so it is never mistaken for a closed one.
-    spare = frozenset(spare())
-    names = sorted({owner for owner in owners.values() if owner and owner not in spare})
+    spared = frozenset(spare())
+    names = sorted({owner for owner in owners.values() if owner and owner not in spared})
     if not names:
         return []
     with client.pipeline(transaction=False) as pipe:
