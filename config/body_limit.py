@@ -45,7 +45,10 @@ class BodyLimitMiddleware:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "payload_too_large", f"The request body exceeds {self.max_bytes} bytes.")
+        response = error_response(
+            413, "payload_too_large", f"The request body exceeds {self.max_bytes} bytes.",
+            "Send a smaller JSON body: task parameters are small values; pass large data by reference "
+            "(a file name, a batch folder, a date range).")
         await response(scope, receive, send)
 
 

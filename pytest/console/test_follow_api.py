@@ -146,3 +146,13 @@ async def test_a_finished_run_without_events_streams_its_state_once(
     events, ended = await read_events(api, f"/tasks/status/{task_id}/events")
     assert ended and len(events) == 1
     assert events[0].event == "status" and events[0].data["status"] == "SUCCESS" and events[0].id is None
+
+
+async def test_a_shipped_task_logs_what_it_did(api: httpx.AsyncClient, console: ConsoleStack) -> None:
+    response = await api.post("/tasks/execute/table-stats", json={"schema_name": "public"})
+    assert response.status_code == 202, response.text
+    task_id = response.json()["task_id"]
+    assert (await api.get(f"/tasks/status/{task_id}", params={"wait": 30})).json()["status"] == "SUCCESS"
+    lines = (await api.get(f"/tasks/status/{task_id}/logs")).json()["lines"]
+    assert [(line["logger"], line["level"]) for line in lines] == [("services.maintenance", "INFO")]
+    assert "tables in schema public" in lines[0]["message"]

@@ -56,3 +56,9 @@ export function errorBox(err) {
   return h("div.error-box", { role: "alert" }, h("strong", {}, body.message || err.message || "Something went wrong."),
     body.description ? `\n${body.description}` : "");
 }
+
+// Docstrings write names as `code`: shown as <code>, still as text (never parsed as HTML).
+export function prose(text) {
+  if (!text) return text;
+  return String(text).split("`").map((part, i) => (i % 2 ? h("code", {}, part) : part));
+}

@@ -1,5 +1,5 @@
 // A run form generated from a task's JSON Schema (the `parameters` of GET /tasks/available).
-import { h } from "./dom.js";
+import { h, prose } from "./dom.js";
 
 function resolve(schema, root) {
   if (schema && schema.$ref) {
@@ -148,7 +148,7 @@ export function buildForm(schema, { onSubmit, disabled }) {
     const row = f.kind === "boolean"
       ? h("div.field", {}, h("label.check", { for: id }, el, ...labelText))
       : h("div.field", {}, h("label", { for: id }, ...labelText), el);
-    row.append(h("span.help", { id: helpId }, help), h("span.err", { id: errId, role: "alert" }));
+    row.append(h("span.help", { id: helpId }, prose(help)), h("span.err", { id: errId, role: "alert" }));
     rows.set(f.name, { f, el, row, err: row.querySelector(".err") });
     form.append(row);
   }

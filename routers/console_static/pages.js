@@ -1,7 +1,7 @@
 // The console's pages. Each takes the <main> element and the route's arguments and fills it.
 import { api, can, followRun } from "./api.js";
 import { cronInWords } from "./cron.js";
-import { ago, append, badge, duration, emptyState, errorBox, h, when } from "./dom.js";
+import { ago, append, badge, duration, emptyState, errorBox, h, prose, when } from "./dom.js";
 import { buildForm } from "./form.js";
 import { confirmAction, toast } from "./ui.js";
 
@@ -56,7 +56,7 @@ function taskCard(key, t) {
   if (t.single_run) meta.push(h("span.badge.warn", { title: "Never runs twice at the same time" }, "single run"));
   return h("article.task-card", { "data-task": t.name },
     h("h2", {}, h("a", { href: `#/tasks/${encodeURIComponent(key)}` }, t.name)),
-    h("p.desc", {}, t.description || h("span.muted", {}, "No description.")),
+    h("p.desc", {}, prose(t.description) || h("span.muted", {}, "No description.")),
     h("div.meta", {}, meta),
     h("div.meta", {}, h("span.label-sm", {}, "Schedule"), t.schedule ? [h("span", {}, cronInWords(t.schedule)), h("code", {}, t.schedule)] : h("span", {}, "Runs on demand only")),
     h("div.actions", {}, h("a.btn.small", { href: `#/tasks/${encodeURIComponent(key)}` }, can("operator") ? "Run…" : "Details")));
@@ -90,7 +90,7 @@ export async function taskPage(main, key) {
       paramTable(t.parameters));
   }
   setPage(main, h("div.crumbs", {}, h("a", { href: "#/tasks" }, "Tasks"), " / ", t.name.split(".")[0]),
-    head(t.name, t.description), h("div.grid2", {}, body, side));
+    head(t.name, prose(t.description)), h("div.grid2", {}, body, side));
   const firstInput = main.querySelector("form input, form select, form textarea");
   if (firstInput) firstInput.focus();
 }
@@ -101,7 +101,7 @@ function paramTable(schema) {
   const required = new Set(schema.required || []);
   return h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Parameter"), h("th", {}, "Default"), h("th", {}, "Description"))),
     h("tbody", {}, rows.map(([name, p]) => h("tr", {}, h("td", {}, h("code", {}, name), required.has(name) ? " *" : ""),
-      h("td", {}, p.default === undefined ? "—" : JSON.stringify(p.default)), h("td", {}, p.description || "")))));
+      h("td", {}, p.default === undefined ? "—" : JSON.stringify(p.default)), h("td", {}, prose(p.description) || "")))));
 }
 
 // ---- Run page ---------------------------------------------------------------------------

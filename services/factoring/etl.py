@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from repositories.etl_files import CSV_FILES, CsvFile
 from services.factoring.errors import EtlError
 
 UNIQUE_VIOLATION = "23505"
+
+# Lines of this logger become the run's own log (GET /tasks/status/<id>/logs, the console).
+log = logging.getLogger(__name__)
 
 BATCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -117,11 +121,14 @@ async def load_batch(repositories: RepositoryFactory, progress: Progress, batch:
                 found = await _load_file(repo, batch, folder, spec)
                 if found is not None:
                     counts[spec.name] = found
+                    log.info("%s/%s: %d loaded, %d updated, %d rejected", batch, spec.filename,
+                             found["loaded"], found["updated"], found["rejected"])
             if not counts:
                 raise EtlError(f"batch {batch!r} has none of {', '.join(s.filename for s in CSV_FILES)}")
             await repo.record_batch(batch, "loaded", counts, None)
     except Exception as exc:
         # The load rolled back as a whole; remember why, so the batch shows as failed and stays pending.
+        log.error("batch %s failed and was rolled back: %s: %s", batch, type(exc).__name__, exc)
         async with repositories.unit_of_work() as uow:
             await uow.repo(EtlRepository).record_batch(batch, "failed", None, f"{type(exc).__name__}: {exc}"[:2000])
         raise
