@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, case, cast, func, select, tuple_
+from sqlalchemy import Select, Text, case, cast, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from models.task_run import TaskRun
@@ -28,6 +28,20 @@ HISTORY_COLUMNS = (
 )
 
 
+def _filtered(stmt: Select[Any], task_name: str | None, statuses: Sequence[str], submitted_from: datetime | None,
+              submitted_to: datetime | None) -> Select[Any]:
+    """`stmt` narrowed by the history filters (GET /tasks/runs and the bulk actions share them)."""
+    if task_name is not None:
+        stmt = stmt.where(TaskRun.task_name == task_name)
+    if statuses:
+        stmt = stmt.where(TaskRun.status.in_(list(statuses)))
+    if submitted_from is not None:
+        stmt = stmt.where(TaskRun.submitted_at >= submitted_from)
+    if submitted_to is not None:
+        stmt = stmt.where(TaskRun.submitted_at < submitted_to)
+    return stmt
+
+
 class RunHistoryRepository(BaseRepository):
     """History pages, state counts and revokes on `task_runs`."""
 
@@ -36,15 +50,7 @@ class RunHistoryRepository(BaseRepository):
         submitted_to: datetime | None, after: tuple[datetime, str] | None, limit: int,
     ) -> list[dict[str, Any]]:
         """Up to `limit` runs, newest first, strictly after the keyset position `after`."""
-        stmt = select(*HISTORY_COLUMNS)
-        if task_name is not None:
-            stmt = stmt.where(TaskRun.task_name == task_name)
-        if statuses:
-            stmt = stmt.where(TaskRun.status.in_(list(statuses)))
-        if submitted_from is not None:
-            stmt = stmt.where(TaskRun.submitted_at >= submitted_from)
-        if submitted_to is not None:
-            stmt = stmt.where(TaskRun.submitted_at < submitted_to)
+        stmt = _filtered(select(*HISTORY_COLUMNS), task_name, statuses, submitted_from, submitted_to)
         if after is not None:
             stmt = stmt.where(tuple_(TaskRun.submitted_at, TaskRun.task_id) < tuple_(*after))
         stmt = stmt.order_by(TaskRun.submitted_at.desc(), TaskRun.task_id.desc()).limit(limit)
@@ -54,15 +60,7 @@ class RunHistoryRepository(BaseRepository):
     async def count(self, *, task_name: str | None, statuses: Sequence[str], submitted_from: datetime | None,
                     submitted_to: datetime | None) -> int:
         """How many runs match the history filters (for bulk actions' dry runs)."""
-        stmt = select(func.count()).select_from(TaskRun)
-        if task_name is not None:
-            stmt = stmt.where(TaskRun.task_name == task_name)
-        if statuses:
-            stmt = stmt.where(TaskRun.status.in_(list(statuses)))
-        if submitted_from is not None:
-            stmt = stmt.where(TaskRun.submitted_at >= submitted_from)
-        if submitted_to is not None:
-            stmt = stmt.where(TaskRun.submitted_at < submitted_to)
+        stmt = _filtered(select(func.count()).select_from(TaskRun), task_name, statuses, submitted_from, submitted_to)
         return int((await self.session.execute(stmt)).scalar_one())
 
     async def counts_by_status(self, since: datetime) -> dict[str, int]:

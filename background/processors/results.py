@@ -35,13 +35,7 @@ class ResultReader:
             raw = await asyncio.wait_for(self._reads.submit(task_id), self._timeout_s)
         except (TimeoutError, RedisError, OSError):
             return None
-        if raw is None:
-            return None
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
-        return value if isinstance(value, dict) else None
+        return _object(raw)
 
     async def last_progress(self, task_id: str) -> dict[str, Any] | None:
         """The last progress the run reported (kept after it failed or was revoked), or None."""
@@ -49,10 +43,15 @@ class ResultReader:
             raw = await asyncio.wait_for(self._client.get(progress_key(task_id)), self._timeout_s)
         except (TimeoutError, RedisError, OSError):
             return None
-        if raw is None:
-            return None
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
-        return value if isinstance(value, dict) else None
+        return _object(raw)
+
+
+def _object(raw: bytes | str | None) -> dict[str, Any] | None:
+    """A stored JSON object, or None for a missing or unreadable value."""
+    if raw is None:
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
