@@ -18,9 +18,8 @@ import httpx
 import redis.asyncio as aioredis
 
 import pytest
-from config.embedded import free_port
 from support.error_shape import assert_error
-from support.processes import start_api, stop
+from support.processes import running_api
 from support.scratch_domain import ScratchDomain, scratch_domain
 
 TASKS = {
@@ -45,12 +44,8 @@ def domain() -> Iterator[ScratchDomain]:
 
 @pytest.fixture(scope="module")
 def scratch_api(domain: ScratchDomain, servers: dict[str, Any], run_dir: Path) -> Iterator[str]:
-    port = free_port()
-    api = start_api(os.environ.copy(), port, run_dir / f"{domain.name}-api.log")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(api)
+    with running_api(os.environ.copy(), run_dir / f"{domain.name}-api.log") as url:
+        yield url
 
 
 @pytest.fixture

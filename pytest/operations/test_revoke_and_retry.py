@@ -17,9 +17,8 @@ import orjson
 import redis.asyncio as aioredis
 
 import pytest
-from config.embedded import free_port
 from support.polling import wait_for_status
-from support.processes import start_api, start_worker, stop, wait_for_log
+from support.processes import running_api, start_worker, stop, wait_for_log
 from support.registry import delete_runs
 from support.scratch_domain import ScratchDomain, scratch_domain
 
@@ -51,12 +50,8 @@ def domain() -> Iterator[ScratchDomain]:
 @pytest.fixture(scope="module")
 def scratch_api(domain: ScratchDomain, servers: dict[str, Any], run_dir: Path) -> Iterator[str]:
     """An API started after the task file exists (no worker: each test runs its own)."""
-    port = free_port()
-    api = start_api(os.environ.copy(), port, run_dir / f"{domain.name}-api.log")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(api)
+    with running_api(os.environ.copy(), run_dir / f"{domain.name}-api.log") as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -77,3 +79,16 @@ def stop(process: subprocess.Popen[bytes] | None, timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(5)
+
+
+@contextmanager
+def running_api(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """A `start_api` on a free port for the block; yields its base URL and stops it after."""
+    from config.embedded import free_port
+
+    port = free_port()
+    api = start_api(env, port, log_path)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(api)
