@@ -20,18 +20,17 @@ from background.routers.runs import router as runs_router
 from background.routers.schedules import router as schedules_router
 from background.routers.tasks import build_execute_router
 from background.routers.tasks import router as tasks_router
-from config.body_limit import BodyLimitMiddleware
 from config.celery_config import celery_app
-from config.operations import build_operations
-from config.request_metrics import RequestMetricsMiddleware
 from config.settings import get_settings
-from config.state import build_state
 from config.structured_logging import configure_api_logging
+from routers.app_state import build_state
+from routers.body_limit import BodyLimitMiddleware
 from routers.console import mount_console
 from routers.errors import install_error_handlers
 from routers.health import router as health_router
 from routers.metrics import router as metrics_router
 from routers.openapi import build_openapi
+from routers.request_metrics import RequestMetricsMiddleware
 from schemas.responses import JSONBytesResponse
 from services.metrics import RequestMetrics
 
@@ -51,13 +50,11 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await build_state(settings, processor)
-        app.state.toolbox = state
-        app.state.operations = build_operations(state, request_metrics)
+        state = await build_state(settings, processor, celery_app, request_metrics)
+        app.state.toolbox = state  # read only by routers/dependencies.py
         try:
             yield
         finally:
-            await app.state.operations.close()
             await state.close()
 
     # /docs and /redoc load Swagger UI and ReDoc from the fastapi-offline package, never from a CDN.

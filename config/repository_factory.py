@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from config.database import build_sessionmaker
 from repositories.base import BaseRepository
+from schemas.errors import DatabaseUnavailableError
 
 R = TypeVar("R", bound=BaseRepository)
 
@@ -34,10 +35,16 @@ class UnitOfWork:
 
 
 class RepositoryFactory:
-    """Opens isolated units of work on one engine."""
+    """Opens isolated units of work on one engine.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    With `outages_as_errors` (the API's factory) a connection that cannot be opened (the driver's
+    OSError or TimeoutError) is raised as DatabaseUnavailableError, a 503 `database_unavailable`;
+    a worker's factory keeps the driver's own error, which is what its run's error then shows.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, outages_as_errors: bool = False) -> None:
         self.engine = engine
+        self._outages: tuple[type[BaseException], ...] = (OSError, TimeoutError) if outages_as_errors else ()
         self._sessionmaker: async_sessionmaker[AsyncSession] = build_sessionmaker(engine)
         self._autocommit_sessionmaker: async_sessionmaker[AsyncSession] = build_sessionmaker(
             engine.execution_options(isolation_level="AUTOCOMMIT"))
@@ -45,13 +52,19 @@ class RepositoryFactory:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """Commit on success, rollback on error, always close."""
-        async with self._sessionmaker() as session:
-            async with session.begin():
-                yield UnitOfWork(session)
+        try:
+            async with self._sessionmaker() as session:
+                async with session.begin():
+                    yield UnitOfWork(session)
+        except self._outages as exc:
+            raise DatabaseUnavailableError.outage() from exc
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[UnitOfWork]:
         """Each statement commits on its own: one round trip for single-statement work (the API's hot path)."""
-        async with self._autocommit_sessionmaker() as session:
-            yield UnitOfWork(session)
+        try:
+            async with self._autocommit_sessionmaker() as session:
+                yield UnitOfWork(session)
+        except self._outages as exc:
+            raise DatabaseUnavailableError.outage() from exc
 

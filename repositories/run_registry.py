@@ -16,7 +16,7 @@ import asyncpg
 import orjson
 
 from background.processors.batching import Coalescer
-from services.errors import DatabaseUnavailableError, InvalidParametersError
+from schemas.errors import DatabaseUnavailableError, InvalidParametersError
 
 # One statement writes the runs and, for those an operator launched, their audit rows: the
 # audit trail costs no extra round trip on the execute path.

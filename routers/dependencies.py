@@ -1,4 +1,4 @@
-"""`Annotated` types shared by routers: the app state, the caller's principal and path ids."""
+"""The one dependencies module of every router: the AppState, the caller's principal and path ids."""
 
 from __future__ import annotations
 
@@ -7,17 +7,19 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from config.state import AppState
+from routers.app_state import AppState
 from services.auth import ANONYMOUS_ADMIN, Principal
 
 
-async def get_state(request: Request) -> AppState:
-    """The state built by the lifespan.
-
-    `async` although it never awaits: FastAPI runs a plain `def` dependency in its thread pool,
-    a thread hand-off on every request for one attribute read.
-    """
+def app_state(request: Request) -> AppState:
+    """The AppState built by the lifespan (main.py); the only reader of `app.state`."""
     return request.app.state.toolbox  # type: ignore[no-any-return]
+
+
+async def get_state(request: Request) -> AppState:
+    """`State`: `async` although it never awaits, since FastAPI runs a plain `def` dependency in
+    its thread pool, a thread hand-off on every request for one attribute read."""
+    return app_state(request)
 
 
 State = Annotated[AppState, Depends(get_state)]
@@ -27,7 +29,7 @@ def role_required(role: str) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that authenticates the caller and checks their role."""
 
     async def dependency(request: Request) -> Principal:
-        state: AppState = request.app.state.toolbox
+        state = app_state(request)
         if not state.settings.auth.enabled:
             return ANONYMOUS_ADMIN
         principal = state.tokens.verify(request.headers.get("authorization"))

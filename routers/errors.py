@@ -1,4 +1,4 @@
-"""The one place that turns errors into HTTP answers in the error shape of SPEC §4."""
+"""The one place that turns errors into HTTP answers in the error shape (README, HTTP API)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from config.structured_logging import mark_logged
+from schemas.errors import (
+    HTTP_ERROR_CODE,
+    HTTP_STATUS_CODES,
+    AppError,
+    DatabaseUnavailableError,
+    InternalError,
+    InvalidParametersError,
+    MalformedJsonError,
+)
 from schemas.responses import error_response
-from services.errors import AppError
 
 log = logging.getLogger("toolbox.api")
-
-HTTP_CODES = {
-    400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
-}
 
 # A 422 lists at most this many field errors (a body of 50,000 unknown keys would otherwise
 # answer megabytes); its description says how many were left out.
@@ -47,10 +49,11 @@ def validation_response(errors: list[Any], *, drop_prefix: tuple[str, ...] = ())
     """400 for a body that is not JSON, 422 with field errors otherwise."""
     if any(error.get("type") == "json_invalid" for error in errors):
         detail = next(str(e.get("ctx", {}).get("error", e.get("msg"))) for e in errors if e.get("type") == "json_invalid")
-        return error_response(400, "malformed_json", "The request body is not valid JSON.", description=detail)
+        return error_response(MalformedJsonError.status, MalformedJsonError.code, "The request body is not valid JSON.",
+                              description=detail)
     items = field_errors(errors, drop_prefix=drop_prefix)
     description = "; ".join(f"{i['field'] or 'body'}: {i['message']}" for i in items)[:1000]
-    return error_response(422, "invalid_parameters", "The request parameters are invalid.",
+    return error_response(InvalidParametersError.status, InvalidParametersError.code, "The request parameters are invalid.",
                           description=_left_out(description, len(items), len(errors)), errors=items)
 
 
@@ -82,16 +85,14 @@ async def _pydantic_validation(_: Request, exc: Exception) -> Response:
 
 async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    code = HTTP_CODES.get(exc.status_code, "http_error")
+    code = HTTP_STATUS_CODES.get(exc.status_code, HTTP_ERROR_CODE)
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
 
 async def _database_down(_: Request, exc: Exception) -> Response:
     log.warning("database unavailable: %s", type(exc).__name__)
-    return error_response(503, "database_unavailable", "The database is unreachable; try again shortly.",
-                          description="PostgreSQL did not answer in time, so the request did nothing; "
-                                      "GET /health/ready shows when it is back.")
+    return await _app_error(_, DatabaseUnavailableError.outage())
 
 
 async def _database_refused_value(request: Request, exc: Exception) -> Response:
@@ -106,14 +107,15 @@ async def _database_refused_value(request: Request, exc: Exception) -> Response:
     if not sqlstate.startswith("22"):
         return await _unexpected(request, exc)
     detail = str(orig).strip().splitlines()[0][:300] if orig is not None else ""
-    return error_response(422, "invalid_parameters", "A value in the request cannot be stored or searched.",
+    return error_response(InvalidParametersError.status, InvalidParametersError.code,
+                          "A value in the request cannot be stored or searched.",
                           description=detail)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     mark_logged(exc)
-    return error_response(500, "internal_error", "An unexpected error occurred.",
+    return error_response(InternalError.status, InternalError.code, "An unexpected error occurred.",
                           description="The error was logged; no details are exposed.")
 
 
@@ -123,7 +125,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(ValidationError, _pydantic_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for kind in (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, OSError, TimeoutError):
+    # SQLAlchemy's connection errors only: a bare OSError or TimeoutError may come from anything (Redis,
+    # a webhook), and the database's own arrive as DatabaseUnavailableError (config/repository_factory.py).
+    for kind in (OperationalError, InterfaceError, PoolTimeoutError):
         app.add_exception_handler(kind, _database_down)
     app.add_exception_handler(DBAPIError, _database_refused_value)
     app.add_exception_handler(asyncpg.PostgresError, _database_refused_value)

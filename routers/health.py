@@ -9,8 +9,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from starlette.responses import Response
 
-from background.routers.operations_deps import Ops
-from config.operations import Operations
+from routers.app_state import AppState
 from routers.dependencies import State
 from routers.openapi import PUBLIC
 from schemas.responses import JSONBytesResponse, dumps
@@ -33,7 +32,7 @@ async def _check(coro: Any, timeout: float = 1.5) -> dict[str, Any]:
 
 
 @router.get("/health/ready", openapi_extra=PUBLIC)
-async def ready(state: State, ops: Ops) -> Response:
+async def ready(state: State) -> Response:
     """PostgreSQL, Redis and workers, each reported; 503 if PostgreSQL or Redis does not answer.
 
     No worker answering a ping does not make the API unready (it still accepts and queues runs):
@@ -46,7 +45,7 @@ async def ready(state: State, ops: Ops) -> Response:
 
     checks = dict(zip(("database", "redis"), await asyncio.gather(_check(database()), _check(state.redis.ping()))))
     # Asked only when Redis answers: the ping goes through it, and would only wait out its timeout.
-    checks["workers"] = await _workers(ops) if checks["redis"]["ok"] else {"ok": False, "online": 0,
+    checks["workers"] = await _workers(state) if checks["redis"]["ok"] else {"ok": False, "online": 0,
                                                                             "error": "Redis is unreachable"}
     ok = checks["database"]["ok"] and checks["redis"]["ok"]
     status = "not_ready" if not ok else "ready" if checks["workers"]["ok"] else "degraded"
@@ -54,8 +53,8 @@ async def ready(state: State, ops: Ops) -> Response:
                              status_code=200 if ok else 503)
 
 
-async def _workers(ops: Operations) -> dict[str, Any]:
-    online, error = await ops.workers.ping()
+async def _workers(state: AppState) -> dict[str, Any]:
+    online, error = await state.workers.ping()
     check: dict[str, Any] = {"ok": online > 0, "online": online}
     if error is not None:
         check["error"] = error

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from background.routers.operations_deps import Ops
+from routers.dependencies import State
 from routers.openapi import PUBLIC
 from schemas.responses import ErrorBody
 
@@ -17,6 +17,6 @@ router = APIRouter(tags=["health"])
             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
                              "description": "Prometheus text exposition format."},
                        503: {"model": ErrorBody}})
-async def metrics(ops: Ops) -> Response:
+async def metrics(state: State) -> Response:
     """Task counters and durations (all workers), queue lengths and API request counts."""
-    return Response(await ops.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(await state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -13,7 +13,7 @@ import orjson
 
 from config.repository_factory import RepositoryFactory
 from repositories.audit_events import AuditRepository
-from services.errors import InvalidParametersError
+from schemas.errors import InvalidParametersError
 
 MAX_LIMIT = 200
 

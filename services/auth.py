@@ -11,7 +11,7 @@ from typing import Literal
 import jwt
 
 from config.settings import AuthSettings
-from services.errors import AuthenticationError, PermissionDeniedError
+from schemas.errors import AuthenticationError, InvalidTokenError, PermissionDeniedError, TokenExpiredError
 
 Role = Literal["viewer", "operator", "admin"]
 ROLE_RANK: dict[str, int] = {"viewer": 1, "operator": 2, "admin": 3}
@@ -112,20 +112,20 @@ class TokenService:
             claims = jwt.decode(token, self._settings.jwt_secret, algorithms=[self._settings.jwt_algorithm],
                                 issuer=self._settings.issuer, options={"require": ["exp", "sub", "role"]})
         except jwt.ExpiredSignatureError:
-            raise AuthenticationError("The token has expired.", code="token_expired",
+            raise TokenExpiredError("The token has expired.",
                                       description=f"Its validity ended; use a new token. {HOW_TO_GET_ONE}") from None
         except jwt.PyJWTError as exc:
-            raise AuthenticationError("The token is invalid.", code="invalid_token",
+            raise InvalidTokenError("The token is invalid.",
                                       description=_why_invalid(exc)) from None
         role = claims.get("role")
         if not isinstance(role, str) or role not in ROLE_RANK or not isinstance(claims.get("sub"), str):
-            raise AuthenticationError("The token has no valid role or subject.", code="invalid_token",
+            raise InvalidTokenError("The token has no valid role or subject.",
                                       description=f"Its 'role' must be viewer, operator or admin and its 'sub' a name. "
                                                   f"{HOW_TO_GET_ONE}")
         problem = subject_problem(claims["sub"])
         if problem is not None:
-            raise AuthenticationError(
-                f"The token is refused: {problem}.", code="invalid_token",
+            raise InvalidTokenError(
+                f"The token is refused: {problem}.",
                 description=f"A token subject is 1-{SUBJECT_MAX_LENGTH} characters without control "
                             "characters; mint a new token (toolbox token --subject ...).")
         principal = Principal(subject=claims["sub"], role=role, expires_at=float(claims["exp"]))

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from config.repository_factory import RepositoryFactory
 from repositories.run_history import RunHistoryRepository
+from schemas.errors import AppError, InvalidParametersError
 from services.audit import AuditAction, AuditService
 from services.auth import Principal
-from services.errors import AppError, InvalidParametersError
 from services.run_control import RunControlService
 from services.run_history import RunHistoryService, RunState, _utc
 

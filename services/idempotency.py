@@ -19,13 +19,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from background.processors.base import TaskEntry
-from services.auth import Principal
-from services.errors import (
-    BrokerUnavailableError,
+from schemas.errors import (
     IdempotencyInProgressError,
     IdempotencyKeyReusedError,
     InvalidParametersError,
+    RedisUnavailableError,
 )
+from services.auth import Principal
 from services.task_runs import TaskRunService
 
 KEY_PREFIX = "toolbox:idempotency:"  # + sha256(subject NUL key); TTL 24 h once done, 60 s while pending
@@ -104,5 +104,5 @@ class IdempotentLaunches:
         try:
             return await awaitable
         except (RedisError, OSError) as exc:
-            raise BrokerUnavailableError("Redis is unreachable; nothing was enqueued.",
+            raise RedisUnavailableError("Redis is unreachable; nothing was enqueued.",
                                          description=f"{type(exc).__name__}: {exc}") from exc

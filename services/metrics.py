@@ -37,7 +37,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from background.processors.schedule_errors import SEND_FAILURES_KEY as SCHEDULE_SEND_FAILURES_KEY
-from services.errors import ServiceUnavailableError
+from schemas.errors import RedisUnavailableError
 
 TASKS_KEY = "toolbox:metrics:tasks"
 DURATIONS_KEY = "toolbox:metrics:durations"
@@ -205,9 +205,8 @@ class MetricsService:
                     pipe.llen(queue)
                 tasks, durations, http, send_failures, *lengths = await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise ServiceUnavailableError("Redis is unreachable; metrics cannot be read.",
-                                          code="redis_unavailable",
-                                          description=f"{type(exc).__name__}: {exc}") from exc
+            raise RedisUnavailableError("Redis is unreachable; metrics cannot be read.",
+                                        description=f"{type(exc).__name__}: {exc}") from exc
         families = [*_task_families(tasks), _duration_family(durations), *_http_families(http),
                     _send_failures_family(send_failures)]
         queue_family = GaugeMetricFamily("toolbox_queue_length", "Messages waiting in each queue.",

@@ -12,9 +12,15 @@ from background.processors.base import BaseProcessor
 from background.processors.revocations import RevocationStore
 from config.repository_factory import RepositoryFactory
 from repositories.run_history import RunHistoryRepository
+from schemas.errors import (
+    InvalidParametersError,
+    RunActiveError,
+    RunFinishedError,
+    RunRunningError,
+    TaskNotFoundError,
+)
 from services.audit import AuditAction, AuditService
 from services.auth import Principal
-from services.errors import ConflictError, InvalidParametersError, TaskNotFoundError
 from services.metrics import TaskCounters
 from services.run_events import RunEventService
 from services.task_runs import TaskRunService
@@ -47,12 +53,11 @@ class RunControlService:
         view = await self._runs.status(task_id)  # RunNotFoundError for unknown ids
         status = view["status"]
         if status in FINISHED:
-            raise ConflictError(f"Run {task_id} already finished ({status}); there is nothing to revoke.",
-                                code="run_finished", description="POST /tasks/<id>/retry runs it again.")
+            raise RunFinishedError(f"Run {task_id} already finished ({status}); there is nothing to revoke.",
+                                   description="POST /tasks/<id>/retry runs it again.")
         if status in RUNNING and not terminate:
-            raise ConflictError(f"Run {task_id} is running; a plain revoke would not stop it.",
-                                code="run_running",
-                                description='Send {"terminate": true} to stop the running task.')
+            raise RunRunningError(f"Run {task_id} is running; a plain revoke would not stop it.",
+                                  description='Send {"terminate": true} to stop the running task.')
         # Persisted first: if Redis is down nothing changes and the caller gets 503.
         await self._revocations.add(task_id)
         now = datetime.now(UTC)
@@ -62,7 +67,7 @@ class RunControlService:
                 error=f"Revoked by {principal.subject}.",
             )
         if not changed:
-            raise ConflictError(f"Run {task_id} finished while it was being revoked.", code="run_finished")
+            raise RunFinishedError(f"Run {task_id} finished while it was being revoked.")
         await self._audit.record(AuditAction.REVOKE, principal.subject, task_name=view["task_name"], task_id=task_id,
                                  params=view["params"], client=client,
                                  detail={"terminate": terminate, "previous_status": status})
@@ -81,8 +86,8 @@ class RunControlService:
         view = await self._runs.status(task_id)
         status = view["status"]
         if status not in FINISHED:
-            raise ConflictError(f"Run {task_id} is still {status}; only a finished run can be retried.",
-                                code="run_active", description="Wait for it to end, or revoke it first.")
+            raise RunActiveError(f"Run {task_id} is still {status}; only a finished run can be retried.",
+                                 description="Wait for it to end, or revoke it first.")
         entry = self._processor.by_name(view["task_name"] or "")
         if entry is None:
             raise TaskNotFoundError(f"Task {view['task_name']!r} of run {task_id} is no longer available.",

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from background.processors.run_events import TERMINAL, events_key, logs_key, logs_meta_key, now_iso
-from services.errors import InvalidParametersError, ServiceUnavailableError
+from schemas.errors import InvalidParametersError, RedisUnavailableError
 from services.task_runs import TaskRunService
 
 MAX_WAIT_S = 60.0
@@ -65,7 +65,7 @@ class RunEventService:
         try:
             found = await self._client.xread({key: after}, count=500, block=max(1, int(block_s * 1000)))
         except (RedisError, OSError) as exc:
-            raise ServiceUnavailableError("Redis is unreachable; the run cannot be followed.",
+            raise RedisUnavailableError("Redis is unreachable; the run cannot be followed.",
                                           description=f"{type(exc).__name__}: {exc}") from exc
         if not found:
             return []
@@ -128,7 +128,7 @@ class RunEventService:
                 pipe.hget(logs_meta_key(task_id), "truncated")
                 raw, truncated = await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise ServiceUnavailableError("Redis is unreachable; the run's log cannot be read.",
+            raise RedisUnavailableError("Redis is unreachable; the run's log cannot be read.",
                                           description=f"{type(exc).__name__}: {exc}") from exc
         lines = [orjson.loads(line) for line in raw]
         return {"success": True, "task_id": task_id, "lines": lines, "truncated": bool(int(truncated or 0))}

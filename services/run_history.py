@@ -14,7 +14,7 @@ import orjson
 from background.processors.base import BaseProcessor
 from config.repository_factory import RepositoryFactory
 from repositories.run_history import ERROR_MAX_CHARS, RunHistoryRepository
-from services.errors import InvalidParametersError, TaskNotFoundError
+from schemas.errors import InvalidParametersError, TaskNotFoundError
 
 MAX_LIMIT = 200
 

@@ -25,9 +25,9 @@ from config.repository_factory import RepositoryFactory
 from config.schedules import overrides_for
 from config.settings import Settings
 from repositories.schedule_runs import ScheduleRunRepository
+from schemas.errors import RedisUnavailableError, ScheduleNotFoundError, TaskNotFoundError
 from services.audit import AuditAction, AuditService
 from services.auth import Principal
-from services.errors import ScheduleNotFoundError, ServiceUnavailableError, TaskNotFoundError
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -168,6 +168,5 @@ class ScheduleService:
         try:
             return await awaitable
         except (RedisError, OSError) as exc:
-            raise ServiceUnavailableError("Redis is unreachable; schedules cannot be read or changed now.",
-                                          code="broker_unavailable",
-                                          description=f"{type(exc).__name__}: {exc}") from exc
+            raise RedisUnavailableError("Redis is unreachable; schedules cannot be read or changed now.",
+                                        description=f"{type(exc).__name__}: {exc}") from exc

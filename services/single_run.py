@@ -11,7 +11,7 @@ from background.processors.single_run import ENDED, AsyncSingleRunLock
 from background.processors.task_base import ToolboxTask
 from config.repository_factory import RepositoryFactory
 from repositories.task_runs import TERMINAL_STATES, TaskRunRepository
-from services.errors import BrokerUnavailableError, SingleRunActiveError
+from schemas.errors import RedisUnavailableError, SingleRunActiveError
 
 log = logging.getLogger("toolbox.single_run")
 
@@ -31,7 +31,7 @@ class SingleRunGuard:
         try:
             holder = await self._lock.acquire(task, task_id, self._ended)
         except (RedisError, OSError) as exc:
-            raise BrokerUnavailableError("The task broker is unreachable; nothing was enqueued.",
+            raise RedisUnavailableError("The task broker is unreachable; nothing was enqueued.",
                                          description=f"{type(exc).__name__}: {exc}") from exc
         if holder is not None:
             raise SingleRunActiveError(

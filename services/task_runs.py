@@ -14,8 +14,8 @@ from background.processors.results import ResultReader
 from background.processors.task_base import ToolboxTask
 from repositories.run_registry import RunRegistry
 from repositories.task_runs import TERMINAL_STATES
+from schemas.errors import RunNotFoundError
 from services.auth import Principal
-from services.errors import RunNotFoundError
 from services.single_run import SingleRunGuard
 
 BACKEND_STATES = frozenset({"STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED"})

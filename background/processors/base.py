@@ -10,8 +10,8 @@ from background.processors.schedules import resolve
 from background.processors.task_base import ToolboxTask
 from config.schedules import overrides_for
 from config.settings import get_settings
+from schemas.errors import TaskNotFoundError
 from schemas.responses import dumps
-from services.errors import TaskNotFoundError
 
 
 def kebab(name: str) -> str:

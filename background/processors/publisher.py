@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from background.processors.batching import Coalescer
 from background.processors.task_base import ToolboxTask
-from services.errors import BrokerUnavailableError
+from schemas.errors import RedisUnavailableError
 from services.metrics import TASKS_KEY
 
 
@@ -50,7 +50,7 @@ class TaskPublisher:
 
     async def publish(self, task: ToolboxTask, task_id: str, kwargs: dict[str, Any],
                       extra_headers: dict[str, Any] | None = None) -> None:
-        """Put one task message on the task's queue; BrokerUnavailableError if Redis does not answer."""
+        """Put one task message on the task's queue; RedisUnavailableError if Redis does not answer."""
         headers_template, properties_template, queue = self._template(task)
         kwargs_json = orjson.dumps(kwargs)
         headers = dict(headers_template)
@@ -82,7 +82,7 @@ class TaskPublisher:
             # A hard deadline whatever the client's retries do: the caller gets its 503 in time.
             await asyncio.wait_for(self._batch.submit((queue, orjson.dumps(envelope), task.name)), self._timeout_s)
         except (TimeoutError, RedisError, OSError) as exc:
-            raise BrokerUnavailableError(
+            raise RedisUnavailableError(
                 "The task broker is unreachable; nothing was enqueued.",
                 description=f"{type(exc).__name__}: {exc}",
             ) from exc

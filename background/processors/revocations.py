@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from background.processors.results import META_PREFIX
 from background.processors.runtime import get_runtime
 from repositories.run_history import RunHistoryRepository
-from services.errors import BrokerUnavailableError
+from schemas.errors import RedisUnavailableError
 
 REVOKED_PREFIX = "toolbox:revoked:"
 log = logging.getLogger("toolbox.revocations")
@@ -39,7 +39,7 @@ class RevocationStore:
         self._ttl_s = ttl_s
 
     async def add(self, task_id: str) -> None:
-        """Persist the revoke; BrokerUnavailableError if Redis does not answer."""
+        """Persist the revoke; RedisUnavailableError if Redis does not answer."""
         meta = orjson.dumps({
             "task_id": task_id, "status": "REVOKED", "traceback": None, "children": [],
             "date_done": datetime.now(UTC).isoformat(),
@@ -53,7 +53,7 @@ class RevocationStore:
                 pipe.set(META_PREFIX + task_id, meta, ex=self._ttl_s, nx=True)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise BrokerUnavailableError("Redis is unreachable; the task was not revoked.",
+            raise RedisUnavailableError("Redis is unreachable; the task was not revoked.",
                                          description=f"{type(exc).__name__}: {exc}") from exc
 
     async def contains(self, task_id: str) -> bool:

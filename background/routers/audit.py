@@ -8,9 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from background.routers.operations_deps import Ops
 from background.schemas.audit import AuditPage
-from routers.dependencies import Admin
+from routers.dependencies import Admin, State
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 from services.audit import MAX_LIMIT, AuditAction, AuditQuery
 
@@ -21,7 +20,7 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/audit", response_model=AuditPage, responses=ERRORS)
 async def audit_trail(
-    ops: Ops,
+    state: State,
     _: Admin,
     actor: Annotated[str | None, Query(min_length=1, max_length=200, description="Token subject.")] = None,
     action: Annotated[list[AuditAction] | None, Query(description="Repeat to match several actions.")] = None,
@@ -35,5 +34,5 @@ async def audit_trail(
     """Recorded actions, newest first, with keyset pagination."""
     query = AuditQuery(actor=actor, actions=tuple(action or ()), task=task, task_id=task_id, at_from=from_,
                        at_to=to, cursor=cursor, limit=limit)
-    task_name = ops.history.task_name(task) if task else None
-    return JSONBytesResponse(dumps(await ops.audit.page(query, task_name)))
+    task_name = state.history.task_name(task) if task else None
+    return JSONBytesResponse(dumps(await state.audit.page(query, task_name)))

@@ -10,9 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from starlette.responses import Response
 
-from background.routers.operations_deps import Ops
 from background.schemas.operations import RetryAccepted, RevokeAccepted, RevokeRequest
-from routers.dependencies import ClientAddress, Operator, PathId
+from routers.dependencies import ClientAddress, Operator, PathId, State
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -23,15 +22,15 @@ router = APIRouter(prefix="/tasks", tags=["operations"])
 
 
 @router.post("/{task_id}/revoke", response_model=RevokeAccepted, responses=ERRORS)
-async def revoke_run(ops: Ops, principal: Operator, client: ClientAddress, task_id: PathId,
+async def revoke_run(state: State, principal: Operator, client: ClientAddress, task_id: PathId,
                      body: Annotated[RevokeRequest | None, Body()] = None) -> Response:
     """Revoke a queued run (for good, even across worker restarts), or stop a running one with terminate."""
     terminate = body.terminate if body is not None else False
-    return JSONBytesResponse(dumps(await ops.control.revoke(task_id, principal, terminate=terminate,
+    return JSONBytesResponse(dumps(await state.control.revoke(task_id, principal, terminate=terminate,
                                                                         client=client)))
 
 
 @router.post("/{task_id}/retry", response_model=RetryAccepted, status_code=202, responses=ERRORS)
-async def retry_run(ops: Ops, principal: Operator, client: ClientAddress, task_id: PathId) -> Response:
+async def retry_run(state: State, principal: Operator, client: ClientAddress, task_id: PathId) -> Response:
     """Run a finished run again with the same parameters: a new id, linked by parent_id."""
-    return JSONBytesResponse(dumps(await ops.control.retry(task_id, principal, client)), status_code=202)
+    return JSONBytesResponse(dumps(await state.control.retry(task_id, principal, client)), status_code=202)

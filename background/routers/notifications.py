@@ -7,9 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from background.routers.operations_deps import Ops
 from background.schemas.notifications import DeliveryPage
-from routers.dependencies import Operator
+from routers.dependencies import Operator, State
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 from services.notifications import MAX_LIMIT
 
@@ -20,7 +19,7 @@ router = APIRouter(prefix="/notifications", tags=["operations"])
 
 @router.get("/deliveries", response_model=DeliveryPage, responses=ERRORS)
 async def deliveries(
-    ops: Ops,
+    state: State,
     _: Operator,
     task_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     event: Annotated[Literal["failure", "recovery", "schedule_failed"] | None, Query()] = None,
@@ -29,5 +28,5 @@ async def deliveries(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> Response:
     """Attempts of failure, recovery and schedule_failed webhooks: URL, status code or error, duration, outcome."""
-    return JSONBytesResponse(dumps(await ops.notifications.deliveries(task_id=task_id, event=event, ok=ok,
+    return JSONBytesResponse(dumps(await state.notifications.deliveries(task_id=task_id, event=event, ok=ok,
                                                                       before=before, limit=limit)))

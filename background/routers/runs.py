@@ -8,9 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from background.routers.operations_deps import Ops
 from background.schemas.operations import BulkResult, BulkRetryRequest, BulkRevokeRequest, RunHistory, Stats
-from routers.dependencies import ClientAddress, Operator, Viewer
+from routers.dependencies import ClientAddress, Operator, State, Viewer
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 from services.bulk_runs import BulkQuery
 from services.run_history import MAX_LIMIT, HistoryQuery, RunState
@@ -23,7 +22,7 @@ router = APIRouter(prefix="/tasks", tags=["operations"])
 
 @router.get("/runs", response_model=RunHistory, responses=ERRORS)
 async def run_history(
-    ops: Ops,
+    state: State,
     _: Viewer,
     task: Annotated[str | None, Query(min_length=1, max_length=200,
                                       description="Full (`maintenance.ping`) or short (`ping`) task name.")] = None,
@@ -36,13 +35,13 @@ async def run_history(
     """Runs from the registry, newest first, with keyset pagination."""
     query = HistoryQuery(task=task, statuses=tuple(status or ()), submitted_from=submitted_from,
                          submitted_to=submitted_to, cursor=cursor, limit=limit)
-    return JSONBytesResponse(dumps(await ops.history.page(query)))
+    return JSONBytesResponse(dumps(await state.history.page(query)))
 
 
 @router.get("/stats", response_model=Stats, responses=ERRORS)
-async def task_stats(ops: Ops, _: Viewer) -> Response:
+async def task_stats(state: State, _: Viewer) -> Response:
     """Workers (online, active, processed), queue lengths and run counts by state over 24 hours."""
-    return JSONBytesResponse(dumps(await ops.stats.stats()))
+    return JSONBytesResponse(dumps(await state.stats.stats()))
 
 
 def _bulk_query(body: BulkRetryRequest, terminate: bool = False) -> BulkQuery:
@@ -52,13 +51,13 @@ def _bulk_query(body: BulkRetryRequest, terminate: bool = False) -> BulkQuery:
 
 # Declared here, before the per-run /tasks/<id>/retry of the control router: "runs" is no run id.
 @router.post("/runs/retry", response_model=BulkResult, responses=BULK_ERRORS)
-async def bulk_retry(ops: Ops, principal: Operator, client: ClientAddress, body: BulkRetryRequest) -> Response:
+async def bulk_retry(state: State, principal: Operator, client: ClientAddress, body: BulkRetryRequest) -> Response:
     """Retry the finished runs matching the history filters (at most BULK_MAX_RUNS); dry_run lists them."""
-    return JSONBytesResponse(dumps(await ops.bulk.apply("retry", _bulk_query(body), principal, client)))
+    return JSONBytesResponse(dumps(await state.bulk.apply("retry", _bulk_query(body), principal, client)))
 
 
 @router.post("/runs/revoke", response_model=BulkResult, responses=BULK_ERRORS)
-async def bulk_revoke(ops: Ops, principal: Operator, client: ClientAddress, body: BulkRevokeRequest) -> Response:
+async def bulk_revoke(state: State, principal: Operator, client: ClientAddress, body: BulkRevokeRequest) -> Response:
     """Revoke the queued (with terminate: also running) runs matching the filters; dry_run lists them."""
-    return JSONBytesResponse(dumps(await ops.bulk.apply("revoke", _bulk_query(body, body.terminate), principal,
+    return JSONBytesResponse(dumps(await state.bulk.apply("revoke", _bulk_query(body, body.terminate), principal,
                                                         client)))

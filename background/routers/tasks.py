@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from background.processors.base import BaseProcessor, TaskEntry
 from background.schemas.tasks import Catalog, ExecuteAccepted, TaskStatus
-from routers.dependencies import PathId, State, Viewer, role_required
+from routers.dependencies import PathId, State, Viewer, app_state, role_required
 from routers.errors import validation_response
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 from services.auth import Principal
@@ -50,7 +50,7 @@ async def _execute(request: Request, entry: TaskEntry, principal: Principal) -> 
     except ValidationError as exc:
         return validation_response(list(exc.errors()))
     kwargs = params.model_dump(mode="json", exclude_unset=True)
-    state = request.app.state.toolbox
+    state = app_state(request)
     client = request.client.host if request.client is not None else None
     key = request.headers.get("idempotency-key")
     if key is None:

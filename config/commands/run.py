@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     from background.processors.base import BaseProcessor
     from config.celery_config import discovered_tasks
-    from services.errors import AppError
+    from schemas.errors import AppError
 
     params = parse_params(args.params)
     try:

@@ -12,7 +12,7 @@ from factories.inbox import Inbox
 from factories.progress import RecordingProgress
 from repositories.etl import EtlRepository
 from repositories.etl_files import CSV_FILES
-from services.factoring.errors import EtlError
+from schemas.errors import EtlError
 from services.factoring.etl import run_etl
 
 CLIENTS = '''

@@ -9,7 +9,7 @@ import pytest
 from config.repository_factory import RepositoryFactory
 from factories.factoring import FactoringData
 from factories.progress import FailingProgress, InjectedFailure, RecordingProgress
-from services.factoring.errors import MissingExchangeRateError
+from schemas.errors import MissingExchangeRateError
 from services.factoring.kpi import rebuild_monthly
 
 QUERY = "select * from kpi_monthly where year = $1 order by month"

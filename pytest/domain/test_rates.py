@@ -14,7 +14,7 @@ from factories.factoring import FactoringData
 from factories.progress import RecordingProgress
 from factories.rate_server import RateServer, Reply
 from repositories.exchange_rates import RateRow
-from services.factoring.errors import RateProviderError
+from schemas.errors import RateProviderError
 from services.factoring.rates import sync_rates
 from services.factoring.rates_csv import CsvRateProvider
 from services.factoring.rates_http import HttpRateProvider

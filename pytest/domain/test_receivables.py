@@ -9,7 +9,7 @@ import pytest
 from config.repository_factory import RepositoryFactory
 from factories.factoring import FactoringData
 from factories.progress import FailingProgress, InjectedFailure, RecordingProgress
-from services.factoring.errors import MissingExchangeRateError
+from schemas.errors import MissingExchangeRateError
 from services.factoring.receivables import rebuild_receivables
 
 AS_OF = date(2024, 6, 30)  # a Sunday: the Friday rate applies

@@ -14,7 +14,7 @@ from config.domain_settings import get_etl_settings
 from config.repository_factory import RepositoryFactory
 from repositories.etl import EtlRepository
 from repositories.etl_files import CSV_FILES, CsvFile
-from services.factoring.errors import EtlError
+from schemas.errors import EtlError
 
 UNIQUE_VIOLATION = "23505"
 

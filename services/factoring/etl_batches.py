@@ -10,7 +10,7 @@ import orjson
 
 from config.repository_factory import RepositoryFactory
 from repositories.etl_batches import EtlBatchReadRepository
-from services.errors import EtlBatchNotFoundError, InvalidParametersError
+from schemas.errors import EtlBatchNotFoundError, InvalidParametersError
 
 MAX_LIMIT = 200
 

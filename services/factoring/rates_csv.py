@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from repositories.exchange_rates import RateRow
-from services.factoring.errors import RateProviderError
+from schemas.errors import RateProviderError
 from services.factoring.rates_http import rate_decimal
 
 

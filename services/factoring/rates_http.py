@@ -12,7 +12,7 @@ import httpx
 
 from config.domain_settings import RatesSettings
 from repositories.exchange_rates import RateRow
-from services.factoring.errors import RateProviderError
+from schemas.errors import RateProviderError
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from config.settings import get_settings
-from services.errors import InvalidParametersError
-from services.factoring.errors import MissingExchangeRateError
+from schemas.errors import InvalidParametersError, MissingExchangeRateError
 
 # Cancelled operations (and their payments) count nowhere.
 EXCLUDED_STATUS = "cancelled"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from schemas.errors import PayloadTooLargeError
 from schemas.responses import error_response
 
 
@@ -46,7 +47,7 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(
-            413, "payload_too_large", f"The request body exceeds {self.max_bytes} bytes.",
+            PayloadTooLargeError.status, PayloadTooLargeError.code, f"The request body exceeds {self.max_bytes} bytes.",
             "Send a smaller JSON body: task parameters are small values; pass large data by reference "
             "(a file name, a batch folder, a date range).")
         await response(scope, receive, send)

@@ -1,4 +1,7 @@
-"""What the API process builds at start-up (FastAPI lifespan) and disposes of at shutdown."""
+"""The API's one AppState: what the process builds at start-up (FastAPI lifespan) and disposes of at shutdown.
+
+Routers reach it through the `State` dependency of routers/dependencies.py, never `app.state`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as aioredis
+from celery import Celery
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,22 +17,35 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from background.processors.base import BaseProcessor
 from background.processors.publisher import TaskPublisher
 from background.processors.results import ResultReader
+from background.processors.revocations import RevocationStore
 from background.processors.single_run import AsyncSingleRunLock
 from config.database import build_engine, create_pool
 from config.repository_factory import RepositoryFactory
 from config.settings import Settings
 from repositories.run_registry import RunRegistry
+from services.audit import AuditService
 from services.auth import TokenService
+from services.bulk_runs import BulkRunService
 from services.idempotency import IdempotentLaunches
+from services.metrics import MetricsService, RequestMetrics, TaskCounters
+from services.notifications import NotificationService
+from services.run_control import RunControlService
 from services.run_events import IDLE_BLOCK_S, RunEventService
+from services.run_history import RunHistoryService
 from services.schedules import ScheduleService
 from services.single_run import SingleRunGuard
+from services.stats import QueueLengths, StatsService, known_queues
 from services.task_runs import TaskRunService
+from services.workers import WorkerControl
 
 
 @dataclass
 class AppState:
-    """Engine, Redis client and the services built on them; one per API process."""
+    """Engine, Redis clients and the services built on them; one per API process.
+
+    The operator services (history, revoke/retry, stats, metrics, audit, bulk, notifications)
+    come after the launch path's.
+    """
 
     settings: Settings
     engine: AsyncEngine
@@ -42,8 +59,18 @@ class AppState:
     idempotency: IdempotentLaunches
     events: RunEventService
     blocking_redis: aioredis.Redis
+    history: RunHistoryService
+    control: RunControlService
+    stats: StatsService
+    workers: WorkerControl
+    metrics: MetricsService
+    audit: AuditService
+    bulk: BulkRunService
+    notifications: NotificationService
 
     async def close(self) -> None:
+        await self.metrics.close()
+        self.workers.close()
         await self.redis.aclose()
         await self.blocking_redis.aclose()
         await self.pool.close()
@@ -68,14 +95,13 @@ def build_redis(settings: Settings) -> aioredis.Redis:
     )
 
 
-async def build_state(settings: Settings, processor: BaseProcessor) -> AppState:
+async def build_state(settings: Settings, processor: BaseProcessor, celery_app: Celery,
+                      requests: RequestMetrics) -> AppState:
     """Called inside the running event loop (lifespan), never at import."""
-    from config.celery_config import celery_app
-
     engine = build_engine(settings.database, pre_ping=False)
     pool = await create_pool(settings.database)
     client = build_redis(settings)
-    repositories = RepositoryFactory(engine)
+    repositories = RepositoryFactory(engine, outages_as_errors=True)
     results = ResultReader(client)
     single_run = SingleRunGuard(AsyncSingleRunLock(client), repositories, results)
     runs = TaskRunService(RunRegistry(pool), TaskPublisher(celery_app, client, settings.redis.publish_timeout_s),
@@ -83,7 +109,23 @@ async def build_state(settings: Settings, processor: BaseProcessor) -> AppState:
     schedules = ScheduleService.build(settings, processor, client, repositories)
     blocking = build_blocking_redis(settings)
     events = RunEventService(blocking, runs, settings.celery.result_expires_s)
+
+    declared = [str(entry["queue"]) for entry in processor.catalog["available_tasks"].values()]
+    declared += [queue.name for queue in celery_app.conf.task_queues or []]
+    queues = known_queues(settings.celery.default_queue, declared)
+    workers = WorkerControl(celery_app)
+    revocations = RevocationStore(client, ttl_s=settings.celery.result_expires_s)
+    audit = AuditService(repositories)
+    control = RunControlService(repositories, runs, processor, revocations, workers,
+                                TaskCounters(client), audit, events=events)
+    metrics = MetricsService(client, requests, queues)
+    metrics.start()
+    history = RunHistoryService(repositories, processor)
     return AppState(settings=settings, engine=engine, redis=client, repositories=repositories,
                     processor=processor, tokens=TokenService(settings.auth), runs=runs, schedules=schedules, pool=pool,
-                    idempotency=IdempotentLaunches(client, runs),
-                    events=events, blocking_redis=blocking)
+                    idempotency=IdempotentLaunches(client, runs), events=events, blocking_redis=blocking,
+                    history=history, control=control,
+                    stats=StatsService(repositories, workers, QueueLengths(client, queues)), workers=workers,
+                    metrics=metrics, audit=audit,
+                    bulk=BulkRunService(repositories, history, control, audit, settings.bulk_max_runs),
+                    notifications=NotificationService(repositories))
