@@ -30,9 +30,8 @@ from routers.errors import install_error_handlers
 from routers.health import router as health_router
 from routers.metrics import router as metrics_router
 from routers.openapi import build_openapi
-from routers.request_metrics import RequestMetricsMiddleware
+from routers.request_metrics import RequestMetrics, RequestMetricsMiddleware
 from schemas.responses import JSONBytesResponse
-from services.metrics import RequestMetrics
 
 DESCRIPTION = (
     "Auto-discovered background tasks: list, launch, follow.\n\n"

@@ -10,13 +10,12 @@ import argparse
 import importlib
 import os
 import pkgutil
-import socket
 import sys
 import typing
 from collections.abc import Sequence
 
 import config.commands
-from config.commands import CommandError
+from config.commands import explain
 
 # These find the servers of a running `toolbox up` (var/up.env) when DATABASE_URL/REDIS_URL are unset.
 USES_RUNNING_STACK = frozenset({"run", "migrate", "tasks", "token"})
@@ -37,66 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"config.commands.{module_info.name}")
         module.register(sub)
     return parser
-
-
-def _database_target() -> str:
-    from sqlalchemy.engine import make_url
-
-    from config.settings import DatabaseSettings
-
-    try:
-        url = make_url(DatabaseSettings().dsn)
-        return f"{url.host or '127.0.0.1'}:{url.port or 5432}/{url.database or ''}"
-    except Exception:  # noqa: BLE001 - only used to word a message
-        return "DATABASE_URL"
-
-
-def _redis_target() -> str:
-    from config.settings import RedisSettings
-
-    return RedisSettings().url.split("@")[-1]
-
-
-def explain(exc: BaseException, adopted: str | None) -> str | None:
-    """The one line a user gets for an error they can act on; None for a bug of Toolbox."""
-    from pydantic import ValidationError
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
-    from background.processors.discovery import DiscoveryError
-
-    where = f" (found in {adopted})" if adopted else ""
-    if adopted:
-        hint = "is that `toolbox up` still running?"
-    elif os.environ.get("DATABASE_URL"):
-        hint = "check DATABASE_URL."
-    else:
-        hint = "start `uv run toolbox up`, or set DATABASE_URL."
-    if isinstance(exc, CommandError | DiscoveryError):
-        return str(exc)
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{str(e.get('msg', '')).removeprefix('Value error, ')}" for e in exc.errors())
-    if isinstance(exc, RedisConnectionError):
-        return f"cannot reach Redis at {_redis_target()}{where}: {exc}; set REDIS_URL or start `uv run toolbox up`"
-    asyncpg_error = _asyncpg_error(exc)
-    if isinstance(exc, ConnectionRefusedError | ConnectionResetError | TimeoutError | socket.gaierror | OperationalError | InterfaceError | DBAPIError) or asyncpg_error:
-        cause = asyncpg_error or getattr(exc, "orig", None) or exc
-        detail = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        return f"cannot use PostgreSQL at {_database_target()}{where}: {detail}; {hint}"
-    return None
-
-
-def _asyncpg_error(exc: BaseException) -> BaseException | None:
-    import asyncpg
-
-    seen: BaseException | None = exc
-    for _ in range(10):  # the chain SQLAlchemy builds is short; never loop on a cycle
-        if seen is None:
-            break
-        if isinstance(seen, asyncpg.PostgresError | asyncpg.InterfaceError):
-            return typing.cast(BaseException, seen)
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def main(argv: Sequence[str] | None = None) -> None:

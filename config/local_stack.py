@@ -73,7 +73,7 @@ class LocalStack:
             self._start_server("valkey", self.valkey)
             self.redis_url = self.valkey.url
             print(f"embedded Valkey on port {self.valkey.port}", flush=True)
-        from config.commands.migrate import migrate
+        from config.migrations import migrate
 
         migrate("head", database_url=self.database_url)
         print("migrations applied", flush=True)

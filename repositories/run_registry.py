@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from background.processors.batching import Coalescer
+from config.coalescer import Coalescer
 from schemas.errors import DatabaseUnavailableError, InvalidParametersError
 
 # One statement writes the runs and, for those an operator launched, their audit rows: the

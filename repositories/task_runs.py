@@ -8,10 +8,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
+from models.run_state import ENDED_STATES as TERMINAL_STATES
 from models.task_run import TaskRun
 from repositories.base import BaseRepository
-
-TERMINAL_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 
 
 class TaskRunRepository(BaseRepository):

@@ -19,15 +19,17 @@ from background.processors.publisher import TaskPublisher
 from background.processors.results import ResultReader
 from background.processors.revocations import RevocationStore
 from background.processors.single_run import AsyncSingleRunLock
+from background.processors.task_counters import TaskCounters
 from config.database import build_engine, create_pool
 from config.repository_factory import RepositoryFactory
 from config.settings import Settings
 from repositories.run_registry import RunRegistry
+from routers.request_metrics import RequestMetrics
 from services.audit import AuditService
 from services.auth import TokenService
 from services.bulk_runs import BulkRunService
 from services.idempotency import IdempotentLaunches
-from services.metrics import MetricsService, RequestMetrics, TaskCounters
+from services.metrics import MetricsService
 from services.notifications import NotificationService
 from services.run_control import RunControlService
 from services.run_events import IDLE_BLOCK_S, RunEventService

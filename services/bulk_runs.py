@@ -9,21 +9,22 @@ from datetime import datetime
 from typing import Any, Literal
 
 from config.repository_factory import RepositoryFactory
+from models.run_state import ENDED_STATES, RunState
 from repositories.run_history import RunHistoryRepository
 from schemas.errors import AppError, InvalidParametersError
 from services.audit import AuditAction, AuditService
 from services.auth import Principal
 from services.run_control import RunControlService
-from services.run_history import RunHistoryService, RunState, _utc
+from services.run_history import RunHistoryService, _utc
 
 log = logging.getLogger("toolbox.control")
 
 BulkAction = Literal["retry", "revoke"]
 # Which registry states each action can apply to (PROGRESS is STARTED in the registry).
 ELIGIBLE: dict[str, frozenset[str]] = {
-    "retry": frozenset({"SUCCESS", "FAILURE", "REVOKED"}),
-    "revoke": frozenset({"PENDING", "RETRY"}),
-    "revoke+terminate": frozenset({"PENDING", "RETRY", "STARTED"}),
+    "retry": ENDED_STATES,
+    "revoke": frozenset({RunState.PENDING.value, RunState.RETRY.value}),
+    "revoke+terminate": frozenset({RunState.PENDING.value, RunState.RETRY.value, RunState.STARTED.value}),
 }
 CONCURRENCY = 16  # actions in flight at once: they share the registry's and broker's batched round trips
 

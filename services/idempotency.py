@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from background.processors.base import TaskEntry
+from config.redis_keys import IDEMPOTENCY_PENDING_TTL_S, IDEMPOTENCY_PREFIX, IDEMPOTENCY_TTL_S
 from schemas.errors import (
     IdempotencyInProgressError,
     IdempotencyKeyReusedError,
@@ -28,10 +29,8 @@ from schemas.errors import (
 from services.auth import Principal
 from services.task_runs import TaskRunService
 
-KEY_PREFIX = "toolbox:idempotency:"  # + sha256(subject NUL key); TTL 24 h once done, 60 s while pending
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
-PENDING_TTL_S = 60
 
 
 def fingerprint(task_name: str, kwargs: dict[str, Any]) -> str:
@@ -47,7 +46,7 @@ def _invalid_key(message: str) -> InvalidParametersError:
 class IdempotentLaunches:
     """Submits a run at most once per key within the TTL."""
 
-    def __init__(self, client: aioredis.Redis, runs: TaskRunService, *, ttl_s: int = 24 * 3600,
+    def __init__(self, client: aioredis.Redis, runs: TaskRunService, *, ttl_s: int = IDEMPOTENCY_TTL_S,
                  wait_s: float = 5.0) -> None:
         self._client = client
         self._runs = runs
@@ -59,13 +58,13 @@ class IdempotentLaunches:
         """The run id for this key, and whether it is a replay (nothing was enqueued this time)."""
         if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
             raise _invalid_key(f"1 to {MAX_KEY_LENGTH} printable characters")
-        redis_key = KEY_PREFIX + hashlib.sha256(f"{principal.subject}\0{key}".encode()).hexdigest()
+        redis_key = IDEMPOTENCY_PREFIX + hashlib.sha256(f"{principal.subject}\0{key}".encode()).hexdigest()
         wanted = fingerprint(entry.name, kwargs)
         deadline = time.monotonic() + self._wait_s
         while True:
             task_id = str(uuid.uuid4())
             if await self._redis(self._client.set(redis_key, f"{wanted} {task_id} pending", nx=True,
-                                                  ex=PENDING_TTL_S)):
+                                                  ex=IDEMPOTENCY_PENDING_TTL_S)):
                 return await self._first(entry, kwargs, principal, redis_key, wanted, task_id, client), False
             found = await self._redis(self._client.get(redis_key))
             if found is not None:

@@ -17,8 +17,8 @@ from celery import Celery
 
 from background.processors.broker_contents import ids_in_broker
 from background.processors.progress import Progress
-from background.processors.results import META_PREFIX
 from background.processors.revocations import is_revoked
+from config.redis_keys import RESULT_META_PREFIX
 from config.repository_factory import RepositoryFactory
 from repositories.task_runs import TaskRunRepository
 
@@ -38,7 +38,7 @@ async def redeliver_lost(app: Celery, repositories: RepositoryFactory, progress:
     redelivered: list[str] = []
     for run in candidates:
         task_id = run["task_id"]
-        if task_id in in_broker or client.exists(META_PREFIX + task_id) or is_revoked(client, task_id):
+        if task_id in in_broker or client.exists(RESULT_META_PREFIX + task_id) or is_revoked(client, task_id):
             continue
         task = app.tasks.get(run["task_name"])
         if task is None:

@@ -18,11 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import time
 from collections.abc import Iterable, Iterator
+from typing import Protocol
 
-import redis
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -32,114 +30,24 @@ from prometheus_client.core import (
     Metric,
     SummaryMetricFamily,
 )
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
-from background.processors.schedule_errors import SEND_FAILURES_KEY as SCHEDULE_SEND_FAILURES_KEY
+from background.processors.task_counters import DURATION_BUCKETS, TASK_EVENTS
+from config.redis_keys import (
+    METRICS_DURATIONS_KEY,
+    METRICS_HTTP_KEY,
+    METRICS_SCHEDULE_SEND_FAILURES_KEY,
+    METRICS_TASKS_KEY,
+)
 from schemas.errors import RedisUnavailableError
 
-TASKS_KEY = "toolbox:metrics:tasks"
-DURATIONS_KEY = "toolbox:metrics:durations"
-HTTP_KEY = "toolbox:metrics:http"
-TASK_EVENTS = ("enqueued", "started", "succeeded", "failed", "retried", "revoked")
-DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 log = logging.getLogger("toolbox.metrics")
 
 
-def bucket_index(seconds: float) -> int:
-    """Index of the first bucket the duration fits in; len(DURATION_BUCKETS) means +Inf."""
-    for index, bound in enumerate(DURATION_BUCKETS):
-        if seconds <= bound:
-            return index
-    return len(DURATION_BUCKETS)
+class RequestCounts(Protocol):
+    """This API process's pending HTTP request counts (routers/request_metrics.py records them)."""
 
-
-_worker_client: tuple[int, redis.Redis] | None = None
-_down_until = 0.0
-DOWN_PAUSE_S = 5.0
-
-
-def _client() -> redis.Redis:
-    # Its own client (per process: rebuilt after a fork) with short timeouts and no retries, so a
-    # Redis outage costs a task at most one quick failure; Celery's clients keep their own policy.
-    global _worker_client
-    if _worker_client is None or _worker_client[0] != os.getpid():
-        from config.settings import get_settings
-
-        client = redis.Redis.from_url(get_settings().redis.url, socket_timeout=0.5, socket_connect_timeout=0.5,
-                                      retry=Retry(NoBackoff(), 0))
-        _worker_client = (os.getpid(), client)
-    return _worker_client[1]
-
-
-def record_task_event(event: str, task_name: str, duration_s: float | None = None) -> None:
-    """Worker/Beat side (synchronous): count one event, with its run time for end events.
-
-    After a failure, recording pauses a few seconds: counts during an outage are lost, tasks never wait.
-    """
-    global _down_until
-    if time.monotonic() < _down_until:
-        return
-    try:
-        pipe = _client().pipeline(transaction=False)
-        pipe.hincrby(TASKS_KEY, f"{event}|{task_name}", 1)
-        if duration_s is not None:
-            pipe.hincrby(DURATIONS_KEY, f"{task_name}|{bucket_index(duration_s)}", 1)
-            pipe.hincrbyfloat(DURATIONS_KEY, f"{task_name}|sum", duration_s)
-            pipe.hincrby(DURATIONS_KEY, f"{task_name}|count", 1)
-        pipe.execute()
-    except (RedisError, OSError) as exc:
-        _down_until = time.monotonic() + DOWN_PAUSE_S
-        log.warning("task metric not recorded: %s", exc)
-
-
-class TaskCounters:
-    """API side: task events the API itself observes (revokes)."""
-
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._client = client
-
-    async def incr(self, event: str, task_name: str) -> None:
-        try:
-            await self._client.hincrby(TASKS_KEY, f"{event}|{task_name}", 1)
-        except (RedisError, OSError) as exc:
-            log.warning("task metric not recorded: %s", exc)
-
-
-class RequestMetrics:
-    """In-memory HTTP request counts and durations of this API process, flushed to Redis."""
-
-    def __init__(self) -> None:
-        self._pending: dict[tuple[str, str, int], list[float]] = {}
-
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
-        found = self._pending.get(key)
-        if found is None:
-            self._pending[key] = [1.0, seconds]
-        else:
-            found[0] += 1
-            found[1] += seconds
-
-    async def flush(self, client: aioredis.Redis) -> None:
-        """Move the pending counts to Redis; on failure they are kept for the next flush."""
-        pending, self._pending = self._pending, {}
-        if not pending:
-            return
-        try:
-            async with client.pipeline(transaction=False) as pipe:
-                for (method, route, status), (count, total) in pending.items():
-                    field = f"{method}|{route}|{status}"
-                    pipe.hincrby(HTTP_KEY, f"{field}|count", int(count))
-                    pipe.hincrbyfloat(HTTP_KEY, f"{field}|sum", total)
-                await pipe.execute()
-        except (RedisError, OSError):
-            for key, (count, total) in pending.items():
-                found = self._pending.setdefault(key, [0.0, 0.0])
-                found[0] += count
-                found[1] += total
-            raise
+    async def flush(self, client: aioredis.Redis) -> None: ...
 
 
 class _Families:
@@ -162,7 +70,7 @@ def _split(fields: dict[bytes, bytes], parts: int) -> Iterable[tuple[list[str], 
 class MetricsService:
     """Renders /metrics and keeps this process's request counts flowing to Redis."""
 
-    def __init__(self, client: aioredis.Redis, requests: RequestMetrics, queues: list[str],
+    def __init__(self, client: aioredis.Redis, requests: RequestCounts, queues: list[str],
                  flush_every_s: float = 5.0) -> None:
         self._client = client
         self._requests = requests
@@ -197,10 +105,10 @@ class MetricsService:
             await self._requests.flush(self._client)
         try:
             async with self._client.pipeline(transaction=False) as pipe:
-                pipe.hgetall(TASKS_KEY)
-                pipe.hgetall(DURATIONS_KEY)
-                pipe.hgetall(HTTP_KEY)
-                pipe.hgetall(SCHEDULE_SEND_FAILURES_KEY)
+                pipe.hgetall(METRICS_TASKS_KEY)
+                pipe.hgetall(METRICS_DURATIONS_KEY)
+                pipe.hgetall(METRICS_HTTP_KEY)
+                pipe.hgetall(METRICS_SCHEDULE_SEND_FAILURES_KEY)
                 for queue in self._queues:
                     pipe.llen(queue)
                 tasks, durations, http, send_failures, *lengths = await pipe.execute()

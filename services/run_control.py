@@ -10,7 +10,10 @@ from pydantic import ValidationError
 
 from background.processors.base import BaseProcessor
 from background.processors.revocations import RevocationStore
+from background.processors.task_counters import TaskCounters
 from config.repository_factory import RepositoryFactory
+from models.run_state import ENDED_STATES as FINISHED
+from models.run_state import RUNNING_STATES as RUNNING
 from repositories.run_history import RunHistoryRepository
 from schemas.errors import (
     InvalidParametersError,
@@ -21,15 +24,12 @@ from schemas.errors import (
 )
 from services.audit import AuditAction, AuditService
 from services.auth import Principal
-from services.metrics import TaskCounters
 from services.run_events import RunEventService
 from services.task_runs import TaskRunService
 from services.workers import WorkerControl
 
 log = logging.getLogger("toolbox.control")
 
-FINISHED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
-RUNNING = frozenset({"STARTED", "PROGRESS"})
 
 
 class RunControlService:

@@ -18,7 +18,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from background.processors.run_events import TERMINAL, events_key, logs_key, logs_meta_key, now_iso
+from background.processors.run_events import TERMINAL, now_iso
+from config.redis_keys import events_key, logs_key, logs_meta_key
 from schemas.errors import InvalidParametersError, RedisUnavailableError
 from services.task_runs import TaskRunService
 

@@ -6,33 +6,17 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import orjson
 
 from background.processors.base import BaseProcessor
 from config.repository_factory import RepositoryFactory
+from models.run_state import RunState
 from repositories.run_history import ERROR_MAX_CHARS, RunHistoryRepository
 from schemas.errors import InvalidParametersError, TaskNotFoundError
 
 MAX_LIMIT = 200
-
-
-class RunState(StrEnum):
-    """Every state GET /tasks/status/<id> can report, each accepted by the history's `status` filter.
-
-    PROGRESS lives only in the result backend: the registry holds such runs as STARTED, so the
-    filter `PROGRESS` matches the running ones (as `STARTED` does).
-    """
-
-    PENDING = "PENDING"
-    STARTED = "STARTED"
-    PROGRESS = "PROGRESS"
-    RETRY = "RETRY"
-    SUCCESS = "SUCCESS"
-    FAILURE = "FAILURE"
-    REVOKED = "REVOKED"
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,14 @@ from redbeat.decoder import RedBeatJSONDecoder
 from redis.exceptions import RedisError
 
 from background.processors.base import BaseProcessor
-from background.processors.schedule_errors import SEND_ERRORS_KEY
 from background.processors.schedule_errors import parse as parse_send_error
-from background.processors.schedules import (
+from background.processors.schedules import ResolvedSchedule, resolve_all
+from config.redis_keys import (
     BEAT_KEY_PREFIX,
-    LEADER_KEY,
-    LOCK_KEY,
-    PAUSED_KEY,
-    ResolvedSchedule,
-    resolve_all,
+    BEAT_LOCK_KEY,
+    SCHEDULE_SEND_ERRORS_KEY,
+    SCHEDULES_LEADER_KEY,
+    SCHEDULES_PAUSED_KEY,
 )
 from config.repository_factory import RepositoryFactory
 from config.schedules import overrides_for
@@ -67,9 +66,9 @@ class ScheduleService:
         lock still carries the token recorded with it (a Beat that died leaves a stale record).
         """
         pipe = self._client.pipeline(transaction=False)
-        pipe.get(LOCK_KEY)
-        pipe.pttl(LOCK_KEY)
-        pipe.get(LEADER_KEY)
+        pipe.get(BEAT_LOCK_KEY)
+        pipe.pttl(BEAT_LOCK_KEY)
+        pipe.get(SCHEDULES_LEADER_KEY)
         token, ttl_ms, raw = await self._redis(pipe.execute())
         if token is None:
             return None
@@ -77,7 +76,7 @@ class ScheduleService:
         record = json.loads(raw) if raw else {}
         known = record.get("token") == token
         return {"holder": record.get("holder") if known else None, "since": record.get("since") if known else None,
-                "lock_key": LOCK_KEY, "lock_expires_in_s": round(ttl_ms / 1000, 3) if ttl_ms and ttl_ms > 0 else None}
+                "lock_key": BEAT_LOCK_KEY, "lock_expires_in_s": round(ttl_ms / 1000, 3) if ttl_ms and ttl_ms > 0 else None}
 
     async def get(self, name: str) -> dict[str, Any]:
         """One schedule by task name, short or kebab name; ScheduleNotFoundError if none."""
@@ -87,7 +86,7 @@ class ScheduleService:
         """Beat skips the schedule's ticks until it is resumed (idempotent)."""
         task_name = self._resolve(name)
         flag = json.dumps({"by": principal.subject, "at": datetime.now(UTC).isoformat()})
-        changed = await self._redis(self._client.hsetnx(PAUSED_KEY, task_name, flag))
+        changed = await self._redis(self._client.hsetnx(SCHEDULES_PAUSED_KEY, task_name, flag))
         await self._audit.record(AuditAction.PAUSE, principal.subject, task_name=task_name, client=client,
                                  detail={"changed": bool(changed)})
         return (await self._views([task_name]))[0]
@@ -95,7 +94,7 @@ class ScheduleService:
     async def resume(self, name: str, principal: Principal, client: str | None = None) -> dict[str, Any]:
         """Beat sends the schedule again from its next tick on (idempotent; missed ticks are not caught up)."""
         task_name = self._resolve(name)
-        changed = await self._redis(self._client.hdel(PAUSED_KEY, task_name))
+        changed = await self._redis(self._client.hdel(SCHEDULES_PAUSED_KEY, task_name))
         await self._audit.record(AuditAction.RESUME, principal.subject, task_name=task_name, client=client,
                                  detail={"changed": bool(changed)})
         return (await self._views([task_name]))[0]
@@ -118,8 +117,8 @@ class ScheduleService:
             await self._redis(self._client.ping())  # an empty list still says when Redis is down
             return []
         pipe = self._client.pipeline(transaction=False)
-        pipe.hmget(PAUSED_KEY, names)
-        pipe.hmget(SEND_ERRORS_KEY, names)
+        pipe.hmget(SCHEDULES_PAUSED_KEY, names)
+        pipe.hmget(SCHEDULE_SEND_ERRORS_KEY, names)
         for name in names:
             pipe.hget(BEAT_KEY_PREFIX + name, "meta")
         paused, send_errors, *metas = await self._redis(pipe.execute())

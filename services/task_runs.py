@@ -12,13 +12,13 @@ from background.processors.base import TaskEntry
 from background.processors.publisher import TaskPublisher
 from background.processors.results import ResultReader
 from background.processors.task_base import ToolboxTask
+from models.run_state import BACKEND_STATES
 from repositories.run_registry import RunRegistry
 from repositories.task_runs import TERMINAL_STATES
 from schemas.errors import RunNotFoundError
 from services.auth import Principal
 from services.single_run import SingleRunGuard
 
-BACKEND_STATES = frozenset({"STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED"})
 # States whose backend meta no longer carries the run's progress: the last one reported is shown.
 KEEPS_LAST_PROGRESS = frozenset({"RETRY", "FAILURE", "REVOKED"})
 

@@ -16,7 +16,7 @@ once when it stops cleanly), so each tick is dispatched once. On top of that, fo
   missed ticks (`once`).
 
 The Beat that acquires the leader lock records itself (hostname:pid, since when, the lock's
-token) under LEADER_KEY, so GET /tasks/schedules can say who holds the lock.
+token) under SCHEDULES_LEADER_KEY, so GET /tasks/schedules can say who holds the lock.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ from redbeat.schedulers import RedBeatScheduler, get_redis
 from background.processors.notifications import schedule_failed
 from background.processors.runtime import get_runtime
 from background.processors.schedule_errors import record_send_error
-from background.processors.schedules import LEADER_KEY, ORIGIN_HEADER, PAUSED_KEY
+from background.processors.schedules import ORIGIN_HEADER
 from background.processors.single_run import SingleRunLock
 from background.processors.task_base import ToolboxTask
+from config.redis_keys import SCHEDULES_LEADER_KEY, SCHEDULES_PAUSED_KEY
 from config.settings import get_settings
 from repositories.task_runs import TaskRunRepository
 
@@ -74,7 +75,7 @@ class ToolboxScheduler(RedBeatScheduler):
         task = self.app.tasks.get(entry.task)
         if not isinstance(task, ToolboxTask):
             return super().apply_async(entry, producer=producer, advance=False, **kwargs)
-        if get_redis(self.app).hexists(PAUSED_KEY, entry.name):
+        if get_redis(self.app).hexists(SCHEDULES_PAUSED_KEY, entry.name):
             logger.info("Scheduler: %s is paused; tick skipped", entry.name)
             return None
         if late_s > self._missed_grace_s():
@@ -134,7 +135,7 @@ def _record_leader(sender: Any = None, **_: Any) -> None:
     record = {"holder": f"{socket.gethostname()}:{os.getpid()}", "since": datetime.now(UTC).isoformat(),
               "token": token.decode() if isinstance(token, bytes) else str(token)}
     try:
-        get_redis(scheduler.app).set(LEADER_KEY, json.dumps(record))
+        get_redis(scheduler.app).set(SCHEDULES_LEADER_KEY, json.dumps(record))
     except Exception:  # noqa: BLE001 - Beat runs on without the record
         logger.exception("beat: could not record the leader lock holder")
 

@@ -33,20 +33,13 @@ from kombu.transport import virtual
 from kombu.utils.json import dumps
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-# Delivery tag -> owner id of the consumer channel holding that unacknowledged message.
-OWNERS_KEY = "toolbox:unacked-owner"
-ALIVE_PREFIX = "toolbox:worker-alive:"
+from config.redis_keys import UNACKED_OWNER_KEY, alive_key
 
 _owner: str | None = None
 _alive_ttl_s = 30
 _open: set[str] = set()  # owner ids of this process's open consumer channels
 _open_lock = threading.Lock()
 _channels = itertools.count(1)
-
-
-def alive_key(owner: str) -> str:
-    """The liveness key of an owner id (refreshed while its channel is open)."""
-    return ALIVE_PREFIX + owner
 
 
 def set_delivery_owner(owner: str | None, alive_ttl_s: int = 30) -> None:
@@ -99,14 +92,14 @@ class QoS(kombu_redis.QoS):
             pipe.zadd(self.unacked_index_key, {delivery_tag: time()}) \
                 .hset(self.unacked_key, delivery_tag,
                       dumps([message._raw, delivery["exchange"], delivery["routing_key"]])) \
-                .hset(OWNERS_KEY, delivery_tag, owner) \
+                .hset(UNACKED_OWNER_KEY, delivery_tag, owner) \
                 .set(alive_key(owner), owner, ex=_alive_ttl_s) \
                 .execute()
             virtual.QoS.append(self, message, delivery_tag)
 
     def _remove_from_indices(self, delivery_tag: str, pipe: Any = None) -> Any:
         # Every path that drops an unacked entry (ack, reject, restore, visibility restore) comes here.
-        return super()._remove_from_indices(delivery_tag, pipe).hdel(OWNERS_KEY, delivery_tag)
+        return super()._remove_from_indices(delivery_tag, pipe).hdel(UNACKED_OWNER_KEY, delivery_tag)
 
 
 class Channel(kombu_redis.Channel):

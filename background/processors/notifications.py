@@ -18,12 +18,11 @@ from celery import Celery, Task
 
 from background.processors.runtime import get_runtime
 from background.processors.webhook_delivery import TASK_NAME, deliver_in_thread
+from config.redis_keys import NOTIFY_LAST_FAILED_KEY
 from config.settings import NotifySettings, Webhook, get_settings
 from repositories.task_runs import TaskRunRepository
 
 log = logging.getLogger("toolbox.notify")
-# task name -> id of its last run if that run failed; cleared by the next success (no TTL: one field per task).
-LAST_FAILED_KEY = "toolbox:notify:last-failed"
 
 
 def targets(settings: NotifySettings, event: str, task_name: str) -> list[Webhook]:
@@ -46,11 +45,11 @@ def _links(settings: NotifySettings, task_id: str | None) -> dict[str, str | Non
 def _event(task: Task, task_id: str, state: str) -> tuple[str, str | None] | None:
     client = task.app.backend.client
     if state == "FAILURE":
-        client.hset(LAST_FAILED_KEY, task.name, task_id)
+        client.hset(NOTIFY_LAST_FAILED_KEY, task.name, task_id)
         return "failure", None
     pipe = client.pipeline(transaction=True)
-    pipe.hget(LAST_FAILED_KEY, task.name)
-    pipe.hdel(LAST_FAILED_KEY, task.name)
+    pipe.hget(NOTIFY_LAST_FAILED_KEY, task.name)
+    pipe.hdel(NOTIFY_LAST_FAILED_KEY, task.name)
     failed_id, removed = pipe.execute()
     if not removed:
         return None

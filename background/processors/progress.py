@@ -16,15 +16,10 @@ import orjson
 from celery import Task
 
 from background.processors.run_follow import run_progress
+from config.redis_keys import progress_key
 
 PROGRESS = "PROGRESS"
-PROGRESS_PREFIX = "toolbox:progress:"
 log = logging.getLogger("toolbox.worker")
-
-
-def progress_key(task_id: str) -> str:
-    """The Redis key holding the last progress a run reported."""
-    return PROGRESS_PREFIX + task_id
 
 
 def _ttl_s(task: Task) -> int:

@@ -18,10 +18,10 @@ import redis.asyncio as aioredis
 from celery import Celery
 from redis.exceptions import RedisError
 
-from background.processors.batching import Coalescer
 from background.processors.task_base import ToolboxTask
+from config.coalescer import Coalescer
+from config.redis_keys import METRICS_TASKS_KEY
 from schemas.errors import RedisUnavailableError
-from services.metrics import TASKS_KEY
 
 
 def _capped(text: str, limit: int) -> str:
@@ -98,5 +98,5 @@ class TaskPublisher:
             for queue, queued in by_queue.items():
                 pipe.lpush(queue, *queued)
             for task_name, count in counts.items():
-                pipe.hincrby(TASKS_KEY, f"enqueued|{task_name}", count)
+                pipe.hincrby(METRICS_TASKS_KEY, f"enqueued|{task_name}", count)
             await pipe.execute()

@@ -9,10 +9,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from background.processors.batching import Coalescer
-from background.processors.progress import progress_key
-
-META_PREFIX = "celery-task-meta-"
+from config.coalescer import Coalescer
+from config.redis_keys import RESULT_META_PREFIX, progress_key
 
 
 class ResultReader:
@@ -26,7 +24,7 @@ class ResultReader:
 
     async def _mget(self, task_ids: list[str]) -> list[bytes | None]:
         # a client without decode_responses: values are bytes
-        values = await self._client.mget([META_PREFIX + task_id for task_id in task_ids])
+        values = await self._client.mget([RESULT_META_PREFIX + task_id for task_id in task_ids])
         return [v.encode() if isinstance(v, str) else v for v in values]
 
     async def meta(self, task_id: str) -> dict[str, Any] | None:

@@ -17,18 +17,12 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from background.processors.results import META_PREFIX
 from background.processors.runtime import get_runtime
+from config.redis_keys import RESULT_META_PREFIX, revoked_key
 from repositories.run_history import RunHistoryRepository
 from schemas.errors import RedisUnavailableError
 
-REVOKED_PREFIX = "toolbox:revoked:"
 log = logging.getLogger("toolbox.revocations")
-
-
-def revoked_key(task_id: str) -> str:
-    """The Redis key that marks `task_id` as revoked."""
-    return REVOKED_PREFIX + task_id
 
 
 class RevocationStore:
@@ -50,7 +44,7 @@ class RevocationStore:
                 pipe.set(revoked_key(task_id), b"1", ex=self._ttl_s)
                 # A queued run has no result yet: give it Celery's REVOKED meta, so AsyncResult and
                 # anything reading the backend (single-run locks) see it ended. Never overwrites.
-                pipe.set(META_PREFIX + task_id, meta, ex=self._ttl_s, nx=True)
+                pipe.set(RESULT_META_PREFIX + task_id, meta, ex=self._ttl_s, nx=True)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             raise RedisUnavailableError("Redis is unreachable; the task was not revoked.",

@@ -23,10 +23,9 @@ import orjson
 import redis
 from redis.exceptions import RedisError
 
-EVENTS_PREFIX = "toolbox:run-events:"
-LOGS_PREFIX = "toolbox:run-logs:"
-LOGS_META_PREFIX = "toolbox:run-logs-meta:"
-TERMINAL = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+from config.redis_keys import events_key, logs_key, logs_meta_key
+from models.run_state import ENDED_STATES as TERMINAL
+
 # Approximate cap of one stream: a task reporting progress in a tight loop cannot grow it without end.
 STREAM_MAXLEN = 20_000
 MAX_LINES = 1000
@@ -36,18 +35,6 @@ MAX_MESSAGE = 4000
 CAPTURED_PREFIXES = ("background.tasks.", "services.", "toolbox.", "repositories.")
 
 log = logging.getLogger("toolbox.run_events")
-
-
-def events_key(task_id: str) -> str:
-    return EVENTS_PREFIX + task_id
-
-
-def logs_key(task_id: str) -> str:
-    return LOGS_PREFIX + task_id
-
-
-def logs_meta_key(task_id: str) -> str:
-    return LOGS_META_PREFIX + task_id
 
 
 def now_iso() -> str:

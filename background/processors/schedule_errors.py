@@ -24,8 +24,8 @@ import orjson
 import redis
 from redis.exceptions import RedisError
 
-SEND_ERRORS_KEY = "toolbox:schedules:send_errors"
-SEND_FAILURES_KEY = "toolbox:metrics:schedule_send_failures"  # rendered by services/metrics.py
+from config.redis_keys import METRICS_SCHEDULE_SEND_FAILURES_KEY, SCHEDULE_SEND_ERRORS_KEY
+
 # A message is what a user reads in the schedules list: bounded, whatever the exception carries.
 MESSAGE_MAX_CHARS = 1000
 log = logging.getLogger("toolbox.schedules")
@@ -74,8 +74,8 @@ def record_send_error(client: redis.Redis, name: str, exc: BaseException, task_i
     error = SendError(at=datetime.now(UTC), message=describe(exc), task_id=task_id)
     try:
         pipe = client.pipeline(transaction=False)
-        pipe.hset(SEND_ERRORS_KEY, name, error.as_json())
-        pipe.hincrby(SEND_FAILURES_KEY, name, 1)
+        pipe.hset(SCHEDULE_SEND_ERRORS_KEY, name, error.as_json())
+        pipe.hincrby(METRICS_SCHEDULE_SEND_FAILURES_KEY, name, 1)
         pipe.execute()
     except (RedisError, OSError) as exc_redis:
         log.warning("send error of schedule %s not recorded: %s", name, exc_redis)

@@ -25,6 +25,7 @@ from celery.schedules import schedule as interval
 from pydantic import ValidationError
 
 from background.processors.task_base import ToolboxTask
+from config.redis_keys import BEAT_KEY_PREFIX, BEAT_LOCK_KEY
 from config.settings import Settings
 
 ALIASES = {
@@ -38,13 +39,9 @@ OFF = frozenset({"off", "none", "disabled", "false"})
 # skip them (the next run is the next tick) or send one run for all of them at once.
 CATCH_UP = ("skip", "once")
 ORIGIN_HEADER = "toolbox_origin"
-# RedBeat keeps each entry at BEAT_KEY_PREFIX + task name; the pause flags are ours, read by Beat.
-BEAT_KEY_PREFIX = "toolbox:beat:"
-PAUSED_KEY = "toolbox:schedules:paused"
+# RedBeat keeps each entry at BEAT_KEY_PREFIX + task name (config/redis_keys.py).
 # RedBeat's leader lock (redbeat_key_prefix + ":lock"; its value is the holder's token, TTL 5 x
 # the Beat interval) and our record of who took it: {"holder": "host:pid", "since", "token"}.
-LOCK_KEY = BEAT_KEY_PREFIX + ":lock"
-LEADER_KEY = "toolbox:schedules:leader"
 
 
 class ScheduleError(ValueError):
@@ -220,7 +217,7 @@ def beat_conf(schedules: dict[str, ResolvedSchedule], settings: Settings) -> dic
         "redbeat_redis_url": settings.redis.url,
         "redbeat_redis_options": redis_options,
         "redbeat_key_prefix": BEAT_KEY_PREFIX,
-        "redbeat_lock_key": LOCK_KEY,
+        "redbeat_lock_key": BEAT_LOCK_KEY,
     }
 
 

@@ -13,19 +13,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import redis
 import redis.asyncio as aioredis
 from celery.exceptions import Retry
 
+from config.redis_keys import lock_key
 from config.settings import get_settings
+from models.run_state import ENDED_STATES as ENDED
 
-if TYPE_CHECKING:  # task_base imports this module
-    from background.processors.task_base import ToolboxTask
 
-KEY_PREFIX = "toolbox:single-run:"
-ENDED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+class ToolboxTask(Protocol):
+    """What the lock needs of a task (background/processors/task_base.py's ToolboxTask, which imports this module)."""
+
+    name: str
+    single_run: bool
+    time_limit: float | None
+    app: Any
+    request: Any
+
 log = logging.getLogger("toolbox.single_run")
 
 # Replace the holder only if it is still the one we judged stale (another caller may have won).
@@ -44,10 +51,6 @@ return 0
 
 class SingleRunActive(Exception):
     """A single-run task was started while another run of it is active; this run did nothing."""
-
-
-def lock_key(task_name: str) -> str:
-    return KEY_PREFIX + task_name
 
 
 def lock_ttl(task: ToolboxTask) -> int:

@@ -9,7 +9,7 @@ from celery import Task
 from celery.signals import after_task_publish, task_postrun, task_prerun
 
 from background.processors.task_base import ToolboxTask
-from services.metrics import record_task_event
+from background.processors.task_counters import record_task_event
 
 END_EVENTS = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "retried"}
 # Start times of the runs executing in this process (prerun and postrun run in the same process).

@@ -39,14 +39,14 @@ from celery import Celery
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
-from background.processors.broker import OWNERS_KEY, alive_key, open_owners, set_delivery_owner
+from background.processors.broker import open_owners, set_delivery_owner
+from config.redis_keys import LOST_MARKER_DEFAULT_TTL_S, UNACKED_OWNER_KEY, alive_key, lost_key
+from models.run_state import ENDED_STATES as ENDED
+from models.run_state import RUNNING_STATES as RUNNING
 
 if TYPE_CHECKING:
     import redis
 
-LOST_PREFIX = "toolbox:worker-lost:"
-RUNNING = frozenset({"STARTED", "PROGRESS"})
-ENDED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 log = logging.getLogger("toolbox.worker_liveness")
 
 
@@ -56,10 +56,6 @@ class WorkerLost(Exception):  # noqa: N818 - the name is what a user reads in th
     Not Celery's WorkerLostError on purpose: raised from a task body, that one would make the
     worker's main process handle the failure a second time.
     """
-
-
-def lost_key(task_id: str) -> str:
-    return LOST_PREFIX + task_id
 
 
 def _text(value: Any) -> str | None:
@@ -99,7 +95,7 @@ def _restore(app: Celery, channel: Any, tag: str, owner: str, marker_ttl_s: int,
 
     def transaction(pipe: Any) -> None:
         restored.clear()
-        if _text(pipe.hget(OWNERS_KEY, tag)) != owner:
+        if _text(pipe.hget(UNACKED_OWNER_KEY, tag)) != owner:
             return  # acknowledged, or restored by another sweeper, since we read the owners
         raw = pipe.hget(channel.unacked_key, tag)
         message = loads(bytes_to_str(raw)) if raw else None
@@ -121,17 +117,17 @@ def _restore(app: Celery, channel: Any, tag: str, owner: str, marker_ttl_s: int,
 
     # Watching kombu's unacked hash as kombu's own restore does: any delivery or ack in between
     # makes the transaction run again on fresh values.
-    channel.client.transaction(transaction, channel.unacked_key, OWNERS_KEY)
+    channel.client.transaction(transaction, channel.unacked_key, UNACKED_OWNER_KEY)
     return restored[0] if restored else None
 
 
 def sweep_dead_owners(app: Celery, channel: Any, *, mine: str | None = None,
                       spare: Callable[[], frozenset[str]] = frozenset,
-                      marker_ttl_s: int = 7 * 24 * 3600) -> list[RestoredRun]:
+                      marker_ttl_s: int = LOST_MARKER_DEFAULT_TTL_S) -> list[RestoredRun]:
     """Restore every message held by an owner whose liveness key is gone, or by a closed channel
     of this process (owner ids under `mine` not in `spare()`); never by an owner in `spare()`."""
     client: redis.Redis = channel.client
-    owners = {_text(tag): _text(owner) for tag, owner in client.hgetall(OWNERS_KEY).items()}
+    owners = {_text(tag): _text(owner) for tag, owner in client.hgetall(UNACKED_OWNER_KEY).items()}
     # Read after the owners: a channel opened meanwhile is already listed (it registers before
     # its first delivery is written), so it is never mistaken for a closed one.
     spared = frozenset(spare())
@@ -213,7 +209,7 @@ class WorkerLiveness:
         """One sweep: dead owners anywhere, and this process's closed channels (never its open ones)."""
         return sweep_dead_owners(self.app, self._channel(), mine=self.owner,
                                  spare=lambda: frozenset(open_owners()),
-                                 marker_ttl_s=int(self.app.conf.result_expires or 7 * 24 * 3600))
+                                 marker_ttl_s=int(self.app.conf.result_expires or LOST_MARKER_DEFAULT_TTL_S))
 
     def _loop(self) -> None:
         while not self._stop.wait(self.refresh_s):

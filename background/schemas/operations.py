@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.run_history import RunState
+from models.run_state import RunState
 
 
 class RunRow(BaseModel):

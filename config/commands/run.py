@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Any
 
-from config.commands import CommandError
+from config.commands import CommandError, explain
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -72,8 +72,6 @@ def run(args: argparse.Namespace) -> int:
     if result.successful():
         print(json.dumps({"status": result.status, "result": result.result}, indent=2, default=str))
         return 0
-    from config.cli import explain
-
     error = result.result
     known = explain(error, None) if isinstance(error, BaseException) else None
     if known is None and result.traceback:

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from background.processors.run_events import MAX_BYTES, MAX_LINES, events_key
+from background.processors.run_events import MAX_BYTES, MAX_LINES
+from config.redis_keys import events_key
 from support.console_stack import ConsoleStack
 from support.error_shape import assert_error
 from support.polling import wait_for_status

@@ -11,8 +11,7 @@ import httpx
 import orjson
 import redis.asyncio as aioredis
 
-from background.processors.results import META_PREFIX
-from background.processors.revocations import revoked_key
+from config.redis_keys import RESULT_META_PREFIX, revoked_key
 from config.settings import get_settings
 from support.polling import wait_for_status
 
@@ -35,7 +34,7 @@ async def test_a_lost_run_is_sent_again_under_its_id_and_the_others_are_left_alo
     broker = aioredis.Redis.from_url(get_settings().redis.url)
     try:
         await broker.set(revoked_key(revoked), "1", ex=600)
-        await broker.set(META_PREFIX + started, orjson.dumps({"status": "STARTED", "task_id": started}), ex=600)
+        await broker.set(RESULT_META_PREFIX + started, orjson.dumps({"status": "STARTED", "task_id": started}), ex=600)
 
         sweep = await client.post("/tasks/execute/redeliver-lost", json={"older_than_s": 60})
         assert sweep.status_code == 202, sweep.text
@@ -47,6 +46,6 @@ async def test_a_lost_run_is_sent_again_under_its_id_and_the_others_are_left_alo
         assert (done["status"], done["result"]) == ("SUCCESS", "found again")
         assert await db.fetchval("select status from task_runs where task_id = $1", revoked) == "PENDING"
     finally:
-        await broker.delete(revoked_key(revoked), META_PREFIX + started)
+        await broker.delete(revoked_key(revoked), RESULT_META_PREFIX + started)
         await broker.aclose()
         await db.execute("delete from task_runs where task_id = any($1::text[])", [lost, revoked, started])

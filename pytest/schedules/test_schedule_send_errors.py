@@ -51,7 +51,7 @@ def domain(servers: dict[str, Any]) -> Iterator[ScratchDomain]:
 @pytest.fixture
 def failing(domain: ScratchDomain) -> Iterator[tuple[str, dict[str, str]]]:
     """The failing schedule's name and an environment scheduling it next to maintenance.ping."""
-    from background.processors.schedule_errors import SEND_ERRORS_KEY, SEND_FAILURES_KEY
+    from config.redis_keys import METRICS_SCHEDULE_SEND_FAILURES_KEY, SCHEDULE_SEND_ERRORS_KEY
 
     name = f"{domain.name}.limits"
     with beat_env_for("maintenance.ping") as env:
@@ -60,8 +60,8 @@ def failing(domain: ScratchDomain) -> Iterator[tuple[str, dict[str, str]]]:
         yield name, {**env, "SCHEDULE_OVERRIDES": json.dumps(overrides)}
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     try:
-        client.hdel(SEND_ERRORS_KEY, name)
-        client.hdel(SEND_FAILURES_KEY, name)
+        client.hdel(SCHEDULE_SEND_ERRORS_KEY, name)
+        client.hdel(METRICS_SCHEDULE_SEND_FAILURES_KEY, name)
     finally:
         client.close()
 
