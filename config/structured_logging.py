@@ -1,15 +1,13 @@
 """Structured log lines (logfmt or JSON, `LOG_FORMAT`) carrying the task id, for API and workers.
 
 Every line has `ts level logger msg`, plus `task_id` / `task_name` when known: from the record
-(`extra={"task_id": ...}`), else from the Celery task executing in this process, else from the
-request context of the API (`bind_task_id`).
+(`extra={"task_id": ...}`), else from the Celery task executing in this process.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +17,6 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 
 from config.settings import get_settings
 
-_task_id: ContextVar[str | None] = ContextVar("toolbox_task_id", default=None)
 # color_message: uvicorn's ANSI-coloured copy of msg, for terminals only.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "task_id", "task_name",
                                                                "color_message"}
@@ -32,11 +29,6 @@ MAX_TRACEBACK_CHARS = 16384
 
 def _capped(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
-
-
-def bind_task_id(task_id: str | None) -> None:
-    """Tag the log lines of the current request (asyncio task) with a task id."""
-    _task_id.set(task_id)
 
 
 class TaskContextFilter(logging.Filter):
@@ -52,7 +44,7 @@ class TaskContextFilter(logging.Filter):
                 if getattr(record, "task_name", None) is None:
                     record.task_name = getattr(task, "name", None)
             else:
-                record.task_id = _task_id.get()
+                record.task_id = None
         if not hasattr(record, "task_name"):
             record.task_name = None
         return True

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from config.repository_factory import RepositoryFactory
 from models.run_state import ENDED_STATES, RunState
-from repositories.run_history import RunHistoryRepository
+from repositories.task_runs import TaskRunRepository
 from schemas.errors import AppError, InvalidParametersError
 from services.audit import AuditAction, AuditService
 from services.auth import Principal
@@ -81,7 +81,7 @@ class BulkRunService:
         start, end = _utc(query.submitted_from, "submitted_from"), _utc(query.submitted_to, "submitted_to")
         task_name = self._history.task_name(query.task) if query.task else None
         async with self._repositories.autocommit() as uow:
-            repo = uow.repo(RunHistoryRepository)
+            repo = uow.repo(TaskRunRepository)
             matched = await repo.count(task_name=task_name, statuses=statuses, submitted_from=start, submitted_to=end)
             rows = await repo.page(task_name=task_name, statuses=statuses, submitted_from=start, submitted_to=end,
                                    after=None, limit=limit)

@@ -14,7 +14,7 @@ from background.processors.task_counters import TaskCounters
 from config.repository_factory import RepositoryFactory
 from models.run_state import ENDED_STATES as FINISHED
 from models.run_state import RUNNING_STATES as RUNNING
-from repositories.run_history import RunHistoryRepository
+from repositories.task_runs import TaskRunRepository
 from schemas.errors import (
     InvalidParametersError,
     RunActiveError,
@@ -62,7 +62,7 @@ class RunControlService:
         await self._revocations.add(task_id)
         now = datetime.now(UTC)
         async with self._repositories.autocommit() as uow:
-            changed = await uow.repo(RunHistoryRepository).mark_revoked(
+            changed = await uow.repo(TaskRunRepository).mark_revoked(
                 task_id=task_id, task_name=view["task_name"] or "unknown", at=now,
                 error=f"Revoked by {principal.subject}.",
             )

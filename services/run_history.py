@@ -13,7 +13,7 @@ import orjson
 from background.processors.base import BaseProcessor
 from config.repository_factory import RepositoryFactory
 from models.run_state import RunState
-from repositories.run_history import ERROR_MAX_CHARS, RunHistoryRepository
+from repositories.task_runs import ERROR_MAX_CHARS, TaskRunRepository
 from schemas.errors import InvalidParametersError, TaskNotFoundError
 
 MAX_LIMIT = 200
@@ -134,7 +134,7 @@ class RunHistoryService:
         statuses = sorted({RunState.STARTED if s is RunState.PROGRESS else s for s in query.statuses})
         after = decode_cursor(query.cursor) if query.cursor else None
         async with self._repositories.autocommit() as uow:
-            rows = await uow.repo(RunHistoryRepository).page(
+            rows = await uow.repo(TaskRunRepository).page(
                 task_name=task_name, statuses=[s.value for s in statuses], submitted_from=start,
                 submitted_to=end, after=after, limit=query.limit + 1,
             )

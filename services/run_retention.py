@@ -9,7 +9,7 @@ from background.processors.progress import Progress
 from config.repository_factory import RepositoryFactory
 from repositories.audit_events import AuditRepository
 from repositories.notification_deliveries import NotificationDeliveryRepository
-from repositories.run_retention import RunRetentionRepository
+from repositories.task_runs import TaskRunRepository
 
 
 async def purge_runs(repositories: RepositoryFactory, progress: Progress, *, older_than_days: int,
@@ -22,13 +22,13 @@ async def purge_runs(repositories: RepositoryFactory, progress: Progress, *, old
     """
     cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
     async with repositories.unit_of_work() as uow:
-        due = await uow.repo(RunRetentionRepository).count_older_than(cutoff)
+        due = await uow.repo(TaskRunRepository).count_older_than(cutoff)
     progress.update(0, due, f"{due} runs submitted before {cutoff.isoformat()}")
     deleted = 0
     if not dry_run:
         while True:
             async with repositories.unit_of_work() as uow:
-                batch = await uow.repo(RunRetentionRepository).delete_batch(cutoff, batch_size)
+                batch = await uow.repo(TaskRunRepository).delete_batch(cutoff, batch_size)
             deleted += batch
             progress.update(deleted, max(due, deleted), f"{deleted} runs deleted")
             if batch < batch_size:

@@ -23,7 +23,7 @@ from config.redis_keys import (
 from config.repository_factory import RepositoryFactory
 from config.schedules import overrides_for
 from config.settings import Settings
-from repositories.schedule_runs import ScheduleRunRepository
+from repositories.task_runs import TaskRunRepository
 from schemas.errors import RedisUnavailableError, ScheduleNotFoundError, TaskNotFoundError
 from services.audit import AuditAction, AuditService
 from services.auth import Principal
@@ -123,7 +123,7 @@ class ScheduleService:
             pipe.hget(BEAT_KEY_PREFIX + name, "meta")
         paused, send_errors, *metas = await self._redis(pipe.execute())
         async with self._repositories.autocommit() as uow:
-            last_runs = await uow.repo(ScheduleRunRepository).latest_beat_runs(names)
+            last_runs = await uow.repo(TaskRunRepository).latest_beat_runs(names)
         now = datetime.now(UTC)
         return [self._view(self._schedules[name], paused[i], metas[i], last_runs.get(name), send_errors[i], now)
                 for i, name in enumerate(names)]

@@ -10,7 +10,8 @@ from background.processors.results import ResultReader
 from background.processors.single_run import ENDED, AsyncSingleRunLock
 from background.processors.task_base import ToolboxTask
 from config.repository_factory import RepositoryFactory
-from repositories.task_runs import TERMINAL_STATES, TaskRunRepository
+from models.run_state import ENDED_STATES
+from repositories.task_runs import TaskRunRepository
 from schemas.errors import RedisUnavailableError, SingleRunActiveError
 
 log = logging.getLogger("toolbox.single_run")
@@ -57,4 +58,4 @@ class SingleRunGuard:
             return True
         async with self._repositories.autocommit() as uow:
             row = await uow.repo(TaskRunRepository).get_status(holder)
-        return row is not None and row["status"] in TERMINAL_STATES
+        return row is not None and row["status"] in ENDED_STATES

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from config.repository_factory import RepositoryFactory
-from repositories.run_history import RunHistoryRepository
+from repositories.task_runs import TaskRunRepository
 from services.workers import WorkerControl
 
 WINDOW = timedelta(hours=24)
@@ -45,7 +45,7 @@ class StatsService:
 
     async def _counts(self) -> dict[str, int]:
         async with self._repositories.autocommit() as uow:
-            return await uow.repo(RunHistoryRepository).counts_by_status(datetime.now(UTC) - WINDOW)
+            return await uow.repo(TaskRunRepository).counts_by_status(datetime.now(UTC) - WINDOW)
 
     async def stats(self) -> dict[str, Any]:
         """The stats document."""

@@ -12,9 +12,8 @@ from background.processors.base import TaskEntry
 from background.processors.publisher import TaskPublisher
 from background.processors.results import ResultReader
 from background.processors.task_base import ToolboxTask
-from models.run_state import BACKEND_STATES
+from models.run_state import BACKEND_STATES, ENDED_STATES
 from repositories.run_registry import RunRegistry
-from repositories.task_runs import TERMINAL_STATES
 from schemas.errors import RunNotFoundError
 from services.auth import Principal
 from services.single_run import SingleRunGuard
@@ -118,7 +117,7 @@ class TaskRunService:
             return finished
         # Both stores at once: a poll of an unfinished run waits for one round trip, not two.
         row, meta = await asyncio.gather(self._registry.get(task_id), self._results.meta(task_id))
-        if row is not None and row["status"] in TERMINAL_STATES:
+        if row is not None and row["status"] in ENDED_STATES:
             meta = None  # the registry's final record wins
         if row is None and meta is None:
             raise RunNotFoundError(f"No task run with id {task_id[:100]!r}.",
@@ -141,12 +140,12 @@ class TaskRunService:
                 view["result"] = meta.get("result")
             elif state in ("FAILURE", "REVOKED", "RETRY"):
                 view["error"] = _error_text(meta.get("result"))
-            if state in TERMINAL_STATES and view.get("finished_at") is None:
+            if state in ENDED_STATES and view.get("finished_at") is None:
                 view["finished_at"] = _parse(meta.get("date_done"))
         if progress is None and view["status"] in KEEPS_LAST_PROGRESS:
             progress = await self._results.last_progress(task_id)
         rendered = self._render(view, progress)
-        if row is not None and row["status"] in TERMINAL_STATES:
+        if row is not None and row["status"] in ENDED_STATES:
             self._finished.put(task_id, rendered)
         return rendered
 
@@ -159,7 +158,7 @@ class TaskRunService:
             "task_id": view["task_id"],
             "task_name": view["task_name"],
             "status": status,
-            "ready": status in TERMINAL_STATES,
+            "ready": status in ENDED_STATES,
             "successful": status == "SUCCESS",
             "failed": status == "FAILURE",
             "result": view.get("result"),

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from background.processors.runtime import get_runtime
 from config.redis_keys import RESULT_META_PREFIX, revoked_key
-from repositories.run_history import RunHistoryRepository
+from repositories.task_runs import TaskRunRepository
 from schemas.errors import RedisUnavailableError
 
 log = logging.getLogger("toolbox.revocations")
@@ -71,7 +71,7 @@ def record_revoked_at_worker(task: Any, task_id: str) -> None:
 
     async def write() -> None:
         async with runtime.repositories.unit_of_work() as uow:
-            await uow.repo(RunHistoryRepository).mark_revoked(
+            await uow.repo(TaskRunRepository).mark_revoked(
                 task_id=task_id, task_name=task.name, at=datetime.now(UTC), error="Revoked before it started.")
 
     try:

@@ -146,11 +146,6 @@ def expression_of(declared: Any) -> tuple[str, dict[str, Any]]:
     raise ScheduleError(f"unsupported schedule {declared!r}: use a cron string, Scheduled(...) or crontab(...)")
 
 
-def describe(schedule: BaseSchedule) -> str:
-    """A schedule object as the expression users write."""
-    return expression_of(schedule)[0]
-
-
 def resolve(task: ToolboxTask, overrides: dict[str, str | None]) -> ResolvedSchedule | None:
     """The task's effective schedule, None if it has none. ScheduleError names what is wrong.
 

@@ -13,7 +13,7 @@ from background.processors.schedules import (
     Scheduled,
     ScheduleError,
     beat_entries,
-    describe,
+    expression_of,
     parse,
     resolve,
     resolve_all,
@@ -41,7 +41,7 @@ def _task(name: str, **options: Any) -> Any:
     ("@every 10m", "@every 600s"),
 ])
 def test_cron_expressions_and_aliases_are_understood(expression: str, expected: str) -> None:
-    assert describe(parse(expression)) == expected
+    assert expression_of(parse(expression))[0] == expected
 
 
 @pytest.mark.parametrize("expression", ["", "* * * *", "61 * * * *", "0 0 31 2 *", "@every 0s", "@fortnightly",

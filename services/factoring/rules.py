@@ -42,14 +42,6 @@ AGING_BUCKETS: tuple[AgingBucket, ...] = (
 )
 
 
-def bucket_of(days_past_due: int) -> str:
-    """The aging bucket label of a number of days past due (as_of - due_on, 0 when not yet due)."""
-    for bucket in AGING_BUCKETS:
-        if bucket.max_days is None or days_past_due <= bucket.max_days:
-            return bucket.label
-    raise AssertionError("the last bucket is unbounded")
-
-
 async def ensure_rates_from(first_day: date, earliest_rate: date | None,
                             earliest_needed: Callable[[], Awaitable[date | None]]) -> None:
     """`ensure_rates` for conversions on `first_day` or later: a rate on or before `first_day`
