@@ -106,8 +106,10 @@ async def build_state(settings: Settings, processor: BaseProcessor, celery_app: 
     repositories = RepositoryFactory(engine, outages_as_errors=True)
     results = ResultReader(client)
     single_run = SingleRunGuard(AsyncSingleRunLock(client), repositories, results)
-    runs = TaskRunService(RunRegistry(pool), TaskPublisher(celery_app, client, settings.redis.publish_timeout_s),
-                          results, single_run)
+    registry = RunRegistry(pool)
+    processor.read_runs_from(registry, results)
+    runs = TaskRunService(registry, TaskPublisher(celery_app, client, settings.redis.publish_timeout_s),
+                          processor, single_run)
     schedules = ScheduleService.build(settings, processor, client, repositories)
     blocking = build_blocking_redis(settings)
     events = RunEventService(blocking, runs, settings.celery.result_expires_s)

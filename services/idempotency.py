@@ -18,7 +18,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from background.processors.base import TaskEntry
+from background.processors.catalog import TaskEntry
 from config.redis_keys import IDEMPOTENCY_PENDING_TTL_S, IDEMPOTENCY_PREFIX, IDEMPOTENCY_TTL_S
 from schemas.errors import (
     IdempotencyInProgressError,

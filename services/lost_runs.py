@@ -16,14 +16,14 @@ from typing import Any
 from celery import Celery
 
 from background.processors.broker_contents import ids_in_broker
-from background.processors.progress import Progress
 from background.processors.revocations import is_revoked
 from config.redis_keys import RESULT_META_PREFIX
 from config.repository_factory import RepositoryFactory
 from repositories.task_runs import TaskRunRepository
+from schemas.progress import ProgressReporter
 
 
-async def redeliver_lost(app: Celery, repositories: RepositoryFactory, progress: Progress, older_than_s: int,
+async def redeliver_lost(app: Celery, repositories: RepositoryFactory, progress: ProgressReporter, older_than_s: int,
                          limit: int) -> dict[str, Any]:
     """Re-send lost runs; returns what was checked and what was sent again."""
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)

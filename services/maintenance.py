@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from background.processors.progress import Progress
 from config.repository_factory import RepositoryFactory
 from repositories.maintenance import MaintenanceRepository
+from schemas.progress import ProgressReporter
 
 # Lines of this logger become the run's own log (GET /tasks/status/<id>/logs, the console).
 log = logging.getLogger(__name__)
 
 
-async def table_report(repositories: RepositoryFactory, progress: Progress, schema: str, min_rows: int) -> dict[str, object]:
+async def table_report(repositories: RepositoryFactory, progress: ProgressReporter, schema: str, min_rows: int) -> dict[str, object]:
     """Tables of `schema` with at least `min_rows` rows, largest first, and the totals."""
     progress.update(0, 1, f"reading tables of {schema}")
     async with repositories.unit_of_work() as uow:

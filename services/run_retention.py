@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from background.processors.progress import Progress
 from config.repository_factory import RepositoryFactory
 from repositories.audit_events import AuditRepository
 from repositories.notification_deliveries import NotificationDeliveryRepository
 from repositories.task_runs import TaskRunRepository
+from schemas.progress import ProgressReporter
 
 
-async def purge_runs(repositories: RepositoryFactory, progress: Progress, *, older_than_days: int,
+async def purge_runs(repositories: RepositoryFactory, progress: ProgressReporter, *, older_than_days: int,
                      batch_size: int, dry_run: bool, now: datetime | None = None) -> dict[str, Any]:
     """Delete registry rows submitted more than `older_than_days` ago, in batches of `batch_size`.
 

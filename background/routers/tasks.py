@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from background.processors.base import BaseProcessor, TaskEntry
+from background.processors.base import BaseProcessor
+from background.processors.catalog import TaskEntry
 from background.schemas.tasks import Catalog, ExecuteAccepted, TaskStatus
 from routers.dependencies import PathId, State, Viewer, app_state, role_required
 from routers.errors import validation_response

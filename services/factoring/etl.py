@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from background.processors.progress import Progress
 from config.domain_settings import get_etl_settings
 from config.repository_factory import RepositoryFactory
 from repositories.etl import EtlRepository
 from repositories.etl_files import CSV_FILES, CsvFile
 from schemas.errors import EtlError
+from schemas.progress import ProgressReporter
 
 UNIQUE_VIOLATION = "23505"
 
@@ -106,7 +106,7 @@ async def _first_load(repo: EtlRepository, batch: str, path: Path, spec: CsvFile
     return {"loaded": await repo.insert_into_empty(spec.name, spec.insert), "updated": 0, "rejected": rejected}
 
 
-async def load_batch(repositories: RepositoryFactory, progress: Progress, batch: str, folder: Path,
+async def load_batch(repositories: RepositoryFactory, progress: ProgressReporter, batch: str, folder: Path,
                      step: int, total: int) -> dict[str, Any]:
     """Load every file of one batch in one transaction; record the outcome in `etl_batches`."""
     counts: dict[str, Any] = {}
@@ -135,7 +135,7 @@ async def load_batch(repositories: RepositoryFactory, progress: Progress, batch:
     return counts
 
 
-async def run_etl(repositories: RepositoryFactory, progress: Progress, batch: str | None = None) -> dict[str, Any]:
+async def run_etl(repositories: RepositoryFactory, progress: ProgressReporter, batch: str | None = None) -> dict[str, Any]:
     """Load `batch`, or every batch of the inbox not loaded yet; per batch and file: loaded, updated, rejected."""
     inbox = get_etl_settings().inbox_path()
     if batch is not None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from background.processors.progress import Progress
 from config.repository_factory import RepositoryFactory
 from repositories.exchange_rates import ExchangeRateRepository
 from repositories.kpi_daily import KpiDailyRepository
 from repositories.kpi_monthly import KpiMonthlyRepository
+from schemas.progress import ProgressReporter
 from services.factoring.results import jsonable
 from services.factoring.rules import DAY_COUNT, EXCLUDED_STATUS, OVERDUE_DAYS, default_range, ensure_rates_from
 
@@ -18,7 +18,7 @@ from services.factoring.rules import DAY_COUNT, EXCLUDED_STATUS, OVERDUE_DAYS, d
 DEFAULT_KPI_DAYS = 30
 
 
-async def rebuild_daily(repositories: RepositoryFactory, progress: Progress,
+async def rebuild_daily(repositories: RepositoryFactory, progress: ProgressReporter,
                         date_from: date | None = None, date_to: date | None = None) -> dict[str, Any]:
     """Replace `kpi_daily` for the days of [date_from, date_to] in one transaction."""
     start, end = default_range(date_from, date_to, DEFAULT_KPI_DAYS)
@@ -38,7 +38,7 @@ async def rebuild_daily(repositories: RepositoryFactory, progress: Progress,
     return jsonable({"date_from": start, "date_to": end, "rows_deleted": deleted, "rows_inserted": days, **totals})
 
 
-async def rebuild_monthly(repositories: RepositoryFactory, progress: Progress, year: int) -> dict[str, Any]:
+async def rebuild_monthly(repositories: RepositoryFactory, progress: ProgressReporter, year: int) -> dict[str, Any]:
     """Replace the twelve `kpi_monthly` rows of `year` in one transaction."""
     async with repositories.unit_of_work() as uow:
         repo = uow.repo(KpiMonthlyRepository)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Protocol
 
-from background.processors.progress import Progress
 from config.domain_settings import RatesSettings, get_rates_settings
 from config.repository_factory import RepositoryFactory
 from repositories.exchange_rates import ExchangeRateRepository, RateRow
+from schemas.progress import ProgressReporter
 from services.factoring.rates_csv import CsvRateProvider
 from services.factoring.rates_http import HttpRateProvider
 from services.factoring.rules import default_range
@@ -29,7 +29,7 @@ def provider_from(settings: RatesSettings) -> RateProvider:
     return CsvRateProvider(settings.csv_path) if settings.provider == "csv" else HttpRateProvider(settings)
 
 
-async def sync_rates(repositories: RepositoryFactory, progress: Progress, date_from: date | None = None,
+async def sync_rates(repositories: RepositoryFactory, progress: ProgressReporter, date_from: date | None = None,
                      date_to: date | None = None, provider: RateProvider | None = None) -> dict[str, Any]:
     """Fetch [date_from, date_to] (default: the last 7 days) and upsert; counts of fetched, inserted, updated."""
     start, end = default_range(date_from, date_to, DEFAULT_RATE_DAYS)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from background.processors.progress import Progress
 from config.repository_factory import RepositoryFactory
 from repositories.exchange_rates import ExchangeRateRepository
 from repositories.receivables import ReceivablesRepository
+from schemas.progress import ProgressReporter
 from services.factoring.results import jsonable
 from services.factoring.rules import AGING_BUCKETS, EXCLUDED_STATUS, ensure_rates, today
 
 
-async def rebuild_receivables(repositories: RepositoryFactory, progress: Progress,
+async def rebuild_receivables(repositories: RepositoryFactory, progress: ProgressReporter,
                               as_of: date | None = None) -> dict[str, Any]:
     """Replace the snapshot with the receivables at `as_of` (default today) in one transaction.
 

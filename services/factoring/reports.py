@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from background.processors.progress import Progress
 from config.repository_factory import RepositoryFactory
 from repositories.exchange_rates import ExchangeRateRepository
 from repositories.report_tables import ReportTablesRepository
+from schemas.progress import ProgressReporter
 from services.factoring.results import jsonable
 from services.factoring.rules import EXCLUDED_STATUS, ensure_rates, today
 
 
-async def rebuild_report_operations(repositories: RepositoryFactory, progress: Progress) -> dict[str, Any]:
+async def rebuild_report_operations(repositories: RepositoryFactory, progress: ProgressReporter) -> dict[str, Any]:
     """Replace the whole operation report in one transaction.
 
     The new rows go into a build copy that replaces the table just before the commit: until then
