@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu import Queue
+from kombu.entity import Queue
 
 from background.processors.task_base import ToolboxCelery, ToolboxTask
 from config.settings import get_settings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from config.settings import DatabaseSettings
@@ -31,7 +31,7 @@ def build_engine(settings: DatabaseSettings, *, pooled: bool = True, pre_ping: b
     )
 
 
-def build_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
+def build_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 

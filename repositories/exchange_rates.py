@@ -25,7 +25,8 @@ class ExchangeRateRepository(BaseRepository):
 
     async def earliest_date(self) -> date | None:
         """The first date with a stored rate, or None when there is none."""
-        return (await self.session.execute(text("select min(rate_date) from exchange_rates"))).scalar_one()
+        earliest: date | None = (await self.session.execute(text("select min(rate_date) from exchange_rates"))).scalar_one()
+        return earliest
 
     async def upsert(self, rows: list[RateRow], source: str) -> tuple[int, int]:
         """Insert new dates, update changed ones; (inserted, updated). Unchanged rows are not touched."""

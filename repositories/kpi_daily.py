@@ -15,13 +15,14 @@ class KpiDailyRepository(RebuildRepository):
 
     async def usd_dates_needed(self, date_from: date, date_to: date, excluded: str) -> date | None:
         """The earliest date in the range on which a counted USD amount must be converted."""
-        return (await self.session.execute(text("""
+        earliest: date | None = (await self.session.execute(text("""
             select least(
                 (select min(o.disbursed_on) from operations o
                  where o.currency = 'USD' and o.status <> :excluded and o.disbursed_on between :lo and :hi),
                 (select min(p.paid_on) from payments p join operations o on o.id = p.operation_id
                  where o.currency = 'USD' and o.status <> :excluded and p.paid_on between :lo and :hi))
         """), {"lo": date_from, "hi": date_to, "excluded": excluded})).scalar_one()
+        return earliest
 
     async def delete_range(self, date_from: date, date_to: date) -> int:
         """Remove the rows of the range (the new ones are inserted in the same transaction)."""

@@ -116,7 +116,7 @@ class KpiMonthlyRepository(RebuildRepository):
 
     async def usd_dates_needed(self, year: int, excluded: str) -> date | None:
         """The earliest date of the year on which a counted USD amount must be converted."""
-        return (await self.session.execute(text("""
+        earliest: date | None = (await self.session.execute(text("""
             select least(
                 (select min(o.disbursed_on) from operations o where o.currency = 'USD' and o.status <> :excluded
                    and o.disbursed_on between make_date(:year, 1, 1) and make_date(:year, 12, 31)),
@@ -130,6 +130,7 @@ class KpiMonthlyRepository(RebuildRepository):
                  from operations o where o.currency = 'USD' and o.status <> :excluded
                    and o.disbursed_on <= make_date(:year, 12, 31)))
         """), {"year": year, "excluded": excluded})).scalar_one()
+        return earliest
 
     async def delete_year(self, year: int) -> int:
         """Remove the year's rows (the new ones are inserted in the same transaction)."""

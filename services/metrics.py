@@ -123,7 +123,7 @@ class MetricsService:
             queue_family.add_metric([queue], float(length))
         families.append(queue_family)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Families(families))  # type: ignore[arg-type]
+        registry.register(_Families(families))
         return generate_latest(registry)
 
 

@@ -18,8 +18,9 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from background.processors.run_events import TERMINAL, now_iso
+from background.processors.run_events import now_iso
 from config.redis_keys import events_key, logs_key, logs_meta_key
+from models.run_state import ENDED_STATES
 from schemas.errors import InvalidParametersError, RedisUnavailableError
 from services.task_runs import TaskRunService
 
@@ -88,7 +89,7 @@ class RunEventService:
             entries = await self._xread(key, after, min(left, IDLE_BLOCK_S))
             if entries:
                 after = entries[-1][0]
-                if not any(_decode(f)[0] == "status" and _decode(f)[1].get("status") in TERMINAL
+                if not any(_decode(f)[0] == "status" and _decode(f)[1].get("status") in ENDED_STATES
                            for _, f in entries):
                     continue
             view = await self._runs.status(task_id)

@@ -7,7 +7,7 @@ import logging
 from redis.exceptions import RedisError
 
 from background.processors.results import ResultReader
-from background.processors.single_run import ENDED, AsyncSingleRunLock
+from background.processors.single_run import AsyncSingleRunLock
 from background.processors.task_base import ToolboxTask
 from config.repository_factory import RepositoryFactory
 from models.run_state import ENDED_STATES
@@ -54,7 +54,7 @@ class SingleRunGuard:
         # The result backend sees ends the registry can miss (a killed worker); the registry sees
         # revokes of runs that never reached a worker.
         meta = await self._results.meta(holder)
-        if meta is not None and meta.get("status") in ENDED:
+        if meta is not None and meta.get("status") in ENDED_STATES:
             return True
         async with self._repositories.autocommit() as uow:
             row = await uow.repo(TaskRunRepository).get_status(holder)

@@ -118,7 +118,7 @@ def _lateness_s(entry: Any) -> float:
     if entry.last_run_at is None:
         return 0.0
     try:
-        return max(-entry.schedule.remaining_estimate(entry.last_run_at).total_seconds(), 0.0)
+        return max(-float(entry.schedule.remaining_estimate(entry.last_run_at).total_seconds()), 0.0)
     except Exception:  # noqa: BLE001 - a schedule that cannot say is treated as on time
         return 0.0
 

@@ -37,7 +37,7 @@ class TaskEntry:
 
     @property
     def name(self) -> str:
-        return self.task.name
+        return str(self.task.name)
 
     @property
     def params_model(self) -> type[TaskParams]:

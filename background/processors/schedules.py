@@ -68,7 +68,7 @@ class ResolvedSchedule:
 
     @property
     def name(self) -> str:
-        return self.task.name
+        return str(self.task.name)
 
     @property
     def configured_on(self) -> bool:

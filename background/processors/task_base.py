@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from celery import Celery, Task
-from celery.app.task import _task_stack  # type: ignore[attr-defined]
+from celery.app.task import _task_stack
 from celery.exceptions import Ignore
 from pydantic_core import to_jsonable_python
 

@@ -114,7 +114,7 @@ def register(app: Celery) -> Task:
         self.apply_async(kwargs={"meta": meta, "body": body, "attempt": attempt + 1},
                          countdown=backoff_s(settings, attempt), queue=settings.queue)
 
-    return deliver_notification  # type: ignore[no-any-return]
+    return deliver_notification
 
 
 def deliver_in_thread(meta: dict[str, Any], body: bytes) -> threading.Thread:

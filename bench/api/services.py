@@ -46,7 +46,7 @@ class Service:
 
     def is_success(self, body: bytes) -> bool:
         data = orjson.loads(body)
-        return (data.get("status") or data.get("state")) == "SUCCESS"
+        return bool((data.get("status") or data.get("state")) == "SUCCESS")
 
     def start(self, env: dict[str, str], log: Path) -> None:
         handle = open(log, "ab")  # noqa: SIM115 - owned by the child

@@ -35,7 +35,9 @@ async def rebuild_daily(repositories: RepositoryFactory, progress: ProgressRepor
         days = await repo.insert_range(start, end, excluded=EXCLUDED_STATUS, day_count=DAY_COUNT)
         totals = await repo.totals(start, end)
     progress.update(3, 3, f"{days} days rebuilt")
-    return jsonable({"date_from": start, "date_to": end, "rows_deleted": deleted, "rows_inserted": days, **totals})
+    result: dict[str, Any] = jsonable({"date_from": start, "date_to": end, "rows_deleted": deleted, "rows_inserted": days,
+                                       **totals})
+    return result
 
 
 async def rebuild_monthly(repositories: RepositoryFactory, progress: ProgressReporter, year: int) -> dict[str, Any]:

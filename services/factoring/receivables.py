@@ -37,4 +37,5 @@ async def rebuild_receivables(repositories: RepositoryFactory, progress: Progres
         progress.update(4, 5, "swapping in the new snapshot")
         await repo.swap_all_in()
     progress.update(5, 5, f"{rows} receivables at {as_of}")
-    return jsonable({"as_of": as_of, "operations": rows, **totals})
+    result: dict[str, Any] = jsonable({"as_of": as_of, "operations": rows, **totals})
+    return result

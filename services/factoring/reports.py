@@ -34,4 +34,5 @@ async def rebuild_report_operations(repositories: RepositoryFactory, progress: P
         await repo.swap_in("report_operations")
         totals = await repo.totals()
     progress.update(4, 4, f"{inserted} operations reported")
-    return jsonable({"rows_deleted": deleted, "rows_inserted": inserted, **totals})
+    result: dict[str, Any] = jsonable({"rows_deleted": deleted, "rows_inserted": inserted, **totals})
+    return result
