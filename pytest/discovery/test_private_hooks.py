@@ -72,3 +72,49 @@ def test_crontab_keeps_the_fields_as_written() -> None:
 def test_kombu_redis_channel_builds_connection_parameters_in_connparams() -> None:
     parameters = inspect.signature(kombu_redis.Channel._connparams).parameters
     assert "asynchronous" in parameters
+
+
+# --- kombu's Redis QoS and Channel internals that background/processors/broker.py and
+# --- background/processors/worker_liveness.py (dead workers) build on.
+
+
+def test_kombu_qos_append_still_writes_what_broker_py_reproduces() -> None:
+    # broker.QoS.append copies kombu's append to add the owner in the same MULTI/EXEC: the copy is
+    # only right while kombu writes these two entries, with this JSON of the raw message.
+    source = inspect.getsource(kombu_redis.QoS.append)
+    for written in ("self.unacked_index_key", "self.unacked_key", "message._raw", "delivery['exchange']",
+                    "delivery['routing_key']", "pipe_or_acquire", "super().append(message, delivery_tag)"):
+        assert written in source, f"kombu's QoS.append no longer has {written!r}: update broker.QoS.append"
+    assert list(inspect.signature(kombu_redis.QoS.append).parameters) == ["self", "message", "delivery_tag"]
+
+
+def test_kombu_qos_remove_from_indices_takes_a_pipe_and_returns_it() -> None:
+    # broker.QoS chains `.hdel(owner key)` on what it returns; worker_liveness calls it inside its transaction.
+    assert list(inspect.signature(kombu_redis.QoS._remove_from_indices).parameters) == ["self", "delivery_tag", "pipe"]
+    source = inspect.getsource(kombu_redis.QoS._remove_from_indices)
+    assert "return pipe.zrem(self.unacked_index_key, delivery_tag)" in source
+    assert ".hdel(self.unacked_key, delivery_tag)" in source
+
+
+def test_kombu_qos_restore_unacked_once_is_what_a_closing_channel_calls() -> None:
+    assert list(inspect.signature(kombu_redis.QoS.restore_unacked_once).parameters) == ["self", "stderr"]
+    from kombu.transport import virtual
+
+    # kombu's virtual Channel.close is what calls it (the Redis channel inherits that close).
+    assert "qos.restore_unacked_once()" in inspect.getsource(virtual.Channel.close).replace("self.", "")
+
+
+def test_kombu_channel_restores_a_message_with_do_restore_message() -> None:
+    # worker_liveness restores a dead owner's message as kombu's own restore_by_tag does.
+    parameters = list(inspect.signature(kombu_redis.Channel._do_restore_message).parameters)
+    assert parameters[:5] == ["self", "payload", "exchange", "routing_key", "pipe"]
+    source = inspect.getsource(kombu_redis.QoS.restore_by_tag)
+    assert "self.channel._do_restore_message(M, EX, RK, pipe, leftmost)" in source
+    assert "loads(bytes_to_str(p))" in source  # the unacked entry's format worker_liveness decodes
+    assert isinstance(kombu_redis.Channel.unacked_key, str) and isinstance(kombu_redis.Channel.unacked_index_key, str)
+
+
+def test_kombu_virtual_message_keeps_its_raw_payload() -> None:
+    from kombu.transport import virtual
+
+    assert "self._raw = payload" in inspect.getsource(virtual.Message.__init__)
