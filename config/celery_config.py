@@ -83,9 +83,9 @@ celery_app.conf.broker_transport_options = {
     "visibility_timeout": _visibility_timeout(),
 }
 
-# Schedules declared next to the tasks (with config/schedules.py overrides), run by RedBeat.
-from background.processors.schedules import beat_conf, resolve_all  # noqa: E402
-from config.schedules import overrides_for  # noqa: E402
+# Schedules declared next to the tasks (with config/schedule_overrides.py overrides), run by RedBeat.
+from background.processors.schedule_resolution import beat_conf, resolve_all  # noqa: E402
+from config.schedule_overrides import overrides_for  # noqa: E402
 
 schedules = resolve_all(discovered_tasks, overrides_for(settings.environment, settings.schedules.overrides))
 celery_app.conf.update(beat_conf(schedules, settings))

@@ -94,13 +94,13 @@ class AuthSettings(BaseSettings):
 
 
 class ScheduleSettings(BaseSettings):
-    """Beat schedules: `SCHEDULE_*`; per-environment overrides live in config/schedules.py."""
+    """Beat schedules: `SCHEDULE_*`; per-environment overrides live in config/schedule_overrides.py."""
 
     model_config = SettingsConfigDict(env_prefix="SCHEDULE_", extra="ignore")
 
     timezone: str = "America/Lima"
     enabled: bool = True
-    # JSON {"<task name>": "<cron>" | null}, applied over config/schedules.py's map for the environment.
+    # JSON {"<task name>": "<cron>" | null}, applied over config/schedule_overrides.py's map for the environment.
     overrides: dict[str, str | None] = Field(default_factory=dict)
     # Beat wakes at least this often; a dead Beat's leader lock expires after 5x this.
     beat_max_interval_s: float = Field(default=5.0, gt=0, le=300)

@@ -27,18 +27,18 @@ from repositories.run_registry import RunRegistry
 from routers.request_metrics import RequestMetrics
 from services.audit import AuditService
 from services.auth import TokenService
-from services.bulk_runs import BulkRunService
-from services.idempotency import IdempotentLaunches
 from services.metrics import MetricsService
 from services.notifications import NotificationService
-from services.run_control import RunControlService
-from services.run_events import IDLE_BLOCK_S, RunEventService
-from services.run_history import RunHistoryService
-from services.schedules import ScheduleService
-from services.single_run import SingleRunGuard
-from services.stats import QueueLengths, StatsService, known_queues
-from services.task_runs import TaskRunService
-from services.workers import WorkerControl
+from services.runs.bulk import BulkRunService
+from services.runs.control import RunControlService
+from services.runs.events import IDLE_BLOCK_S, RunEventService
+from services.runs.history import RunHistoryService
+from services.runs.idempotency import IdempotentLaunches
+from services.runs.scheduling import ScheduleService
+from services.runs.single_run import SingleRunGuard
+from services.runs.stats import QueueLengths, StatsService, known_queues
+from services.runs.task_runs import TaskRunService
+from services.runs.workers import WorkerControl
 
 
 @dataclass

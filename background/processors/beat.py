@@ -36,7 +36,7 @@ from redbeat.schedulers import RedBeatScheduler, get_redis
 from background.processors.notifications import schedule_failed
 from background.processors.runtime import get_runtime
 from background.processors.schedule_errors import record_send_error
-from background.processors.schedules import ORIGIN_HEADER
+from background.processors.schedule_resolution import ORIGIN_HEADER
 from background.processors.single_run import SingleRunLock
 from background.processors.task_base import ToolboxTask
 from config.redis_keys import SCHEDULES_LEADER_KEY, SCHEDULES_PAUSED_KEY

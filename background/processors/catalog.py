@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from background.processors.params import TaskParams
-from background.processors.schedules import resolve
+from background.processors.schedule_resolution import resolve
 from background.processors.task_base import ToolboxTask
-from config.schedules import overrides_for
+from config.schedule_overrides import overrides_for
 from config.settings import get_settings
 from schemas.errors import TaskNotFoundError
 from schemas.responses import dumps

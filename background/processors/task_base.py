@@ -28,7 +28,7 @@ class ToolboxTask(Task):
     """Validates keyword arguments, injects the toolbox's helpers and runs `async def` bodies.
 
     Extra options a task may declare in `@celery_app.task(...)`:
-    `single_run=True` (never active twice), `schedule=...` (see background.processors.schedules)
+    `single_run=True` (never active twice), `schedule=...` (see background.processors.schedule_resolution)
     and `catch_up="skip"|"once"` (what Beat does with ticks missed while no Beat ran).
     """
 

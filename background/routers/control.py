@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from starlette.responses import Response
 
-from background.schemas.operations import RetryAccepted, RevokeAccepted, RevokeRequest
+from background.schemas.runs import RetryAccepted, RevokeAccepted, RevokeRequest
 from routers.dependencies import ClientAddress, Operator, PathId, State
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 

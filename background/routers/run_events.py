@@ -12,7 +12,7 @@ from starlette.responses import Response
 from background.schemas.tasks import RunLogs
 from routers.dependencies import PathId, State, Viewer
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
-from services.run_events import RunEvent
+from services.runs.events import RunEvent
 
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (401, 403, 404, 422, 503)}
 # Keep-alive comment between events: proxies and browsers keep an idle stream open.

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from background.schemas.operations import BulkResult, BulkRetryRequest, BulkRevokeRequest, RunHistory, Stats
+from background.schemas.runs import BulkResult, BulkRetryRequest, BulkRevokeRequest, RunHistory, Stats
 from models.run_state import RunState
 from routers.dependencies import ClientAddress, Operator, State, Viewer
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
-from services.bulk_runs import BulkQuery
-from services.run_history import MAX_LIMIT, HistoryQuery
+from services.runs.bulk import BulkQuery
+from services.runs.history import MAX_LIMIT, HistoryQuery
 
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (401, 403, 422, 503)}
 BULK_ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (400, 401, 403, 422, 503)}

@@ -15,7 +15,7 @@ from routers.dependencies import PathId, State, Viewer, app_state, role_required
 from routers.errors import validation_response
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 from services.auth import Principal
-from services.run_events import MAX_WAIT_S
+from services.runs.events import MAX_WAIT_S
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422, 503)

@@ -16,7 +16,7 @@ from kombu.transport import redis as kombu_redis
 
 import pytest
 from background.processors.progress import Progress
-from background.processors.schedules import expression_of
+from background.processors.schedule_resolution import expression_of
 from background.processors.task_base import DuplicateTaskError, ToolboxCelery, ToolboxTask
 
 

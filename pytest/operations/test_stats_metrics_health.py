@@ -14,7 +14,7 @@ import httpx
 from celery import Celery
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.workers import WorkerControl
+from services.runs.workers import WorkerControl
 from support.polling import wait_for_status
 from support.registry import delete_runs, insert_run
 

@@ -9,7 +9,7 @@ from celery.schedules import crontab
 from celery.schedules import schedule as interval
 
 import pytest
-from background.processors.schedules import (
+from background.processors.schedule_resolution import (
     Scheduled,
     ScheduleError,
     beat_entries,

@@ -8,7 +8,7 @@ from background.processors.progress import Progress
 from config.celery_config import celery_app
 from config.repository_factory import RepositoryFactory
 from config.settings import get_settings
-from services.run_retention import purge_runs as purge
+from services.runs.retention import purge_runs as purge
 
 
 @celery_app.task(name="maintenance.purge_runs", single_run=True, schedule="30 3 * * *")

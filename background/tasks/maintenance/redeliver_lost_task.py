@@ -7,7 +7,7 @@ from pydantic import Field
 from background.processors.progress import Progress
 from config.celery_config import celery_app
 from config.repository_factory import RepositoryFactory
-from services.lost_runs import redeliver_lost as find_and_resend
+from services.runs.lost import redeliver_lost as find_and_resend
 
 
 @celery_app.task(name="maintenance.redeliver_lost", single_run=True, schedule="@every 2m")

@@ -27,7 +27,7 @@ from schemas.errors import (
     RedisUnavailableError,
 )
 from services.auth import Principal
-from services.task_runs import TaskRunService
+from services.runs.task_runs import TaskRunService
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

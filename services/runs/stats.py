@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from config.repository_factory import RepositoryFactory
 from repositories.task_runs import TaskRunRepository
-from services.workers import WorkerControl
+from services.runs.workers import WorkerControl
 
 WINDOW = timedelta(hours=24)
 

@@ -14,8 +14,8 @@ from repositories.task_runs import TaskRunRepository
 from schemas.errors import AppError, InvalidParametersError
 from services.audit import AuditAction, AuditService
 from services.auth import Principal
-from services.run_control import RunControlService
-from services.run_history import RunHistoryService, _utc
+from services.runs.control import RunControlService
+from services.runs.history import RunHistoryService, _utc
 
 log = logging.getLogger("toolbox.control")
 

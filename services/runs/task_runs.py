@@ -12,7 +12,7 @@ from background.processors.publisher import TaskPublisher
 from background.processors.task_base import ToolboxTask
 from repositories.run_registry import RunRegistry
 from services.auth import Principal
-from services.single_run import SingleRunGuard
+from services.runs.single_run import SingleRunGuard
 
 
 class TaskRunService:

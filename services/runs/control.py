@@ -24,9 +24,9 @@ from schemas.errors import (
 )
 from services.audit import AuditAction, AuditService
 from services.auth import Principal
-from services.run_events import RunEventService
-from services.task_runs import TaskRunService
-from services.workers import WorkerControl
+from services.runs.events import RunEventService
+from services.runs.task_runs import TaskRunService
+from services.runs.workers import WorkerControl
 
 log = logging.getLogger("toolbox.control")
 

@@ -8,7 +8,7 @@ A task declares `schedule=` in `@celery_app.task(...)` as one of:
 - `Scheduled("0 6 * * *", kwargs={...})` when the scheduled run needs fixed parameters;
 - a `celery.schedules.crontab` or `celery.schedules.schedule`.
 
-Overrides (config/schedules.py per environment, then `SCHEDULE_OVERRIDES` as JSON) replace the
+Overrides (config/schedule_overrides.py per environment, then `SCHEDULE_OVERRIDES` as JSON) replace the
 expression, or switch a schedule off with `null` / `"off"`. Every cron runs in the one Beat
 timezone (`SCHEDULE_TIMEZONE`), which is Celery's `timezone`.
 """

@@ -22,7 +22,7 @@ from background.processors.run_events import now_iso
 from config.redis_keys import events_key, logs_key, logs_meta_key
 from models.run_state import ENDED_STATES
 from schemas.errors import InvalidParametersError, RedisUnavailableError
-from services.task_runs import TaskRunService
+from services.runs.task_runs import TaskRunService
 
 MAX_WAIT_S = 60.0
 # Longest single XREAD BLOCK: an idle follower re-checks the registry this often.

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 
 from background.processors.base import BaseProcessor
 from background.processors.schedule_errors import parse as parse_send_error
-from background.processors.schedules import ResolvedSchedule, resolve_all
+from background.processors.schedule_resolution import ResolvedSchedule, resolve_all
 from config.redis_keys import (
     BEAT_KEY_PREFIX,
     BEAT_LOCK_KEY,
@@ -21,7 +21,7 @@ from config.redis_keys import (
     SCHEDULES_PAUSED_KEY,
 )
 from config.repository_factory import RepositoryFactory
-from config.schedules import overrides_for
+from config.schedule_overrides import overrides_for
 from config.settings import Settings
 from repositories.task_runs import TaskRunRepository
 from schemas.errors import RedisUnavailableError, ScheduleNotFoundError, TaskNotFoundError

@@ -1,0 +1,1 @@
+"""The toolbox's run management: launches, status, control, history, events, schedules and stats."""
