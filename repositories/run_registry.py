@@ -1,8 +1,8 @@
 """The run registry's hot path (execute and status) over a plain asyncpg pool.
 
 The API writes one row per execute and reads one per status call. Through the ORM each costs
-several hundred microseconds of CPU; as prepared asyncpg statements they cost a few dozen,
-which is most of the difference between Toolbox and a bare `delay()` service. Everything else
+many times the CPU of a prepared asyncpg statement, which is most of the difference between
+Toolbox and a bare `delay()` service (bench/RESULTS.md). Everything else
 about runs goes through SQLAlchemy in repositories/task_runs.py.
 """
 

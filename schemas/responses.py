@@ -1,4 +1,4 @@
-"""JSON responses rendered with orjson, and the error body of SPEC §4."""
+"""JSON responses rendered with orjson, and the error body (README, HTTP API)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class ErrorBody(BaseModel):
 
 def error_response(status: int, code: str, message: str, description: str = "",
                    errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> JSONBytesResponse:
-    """A response in the error shape of SPEC §4."""
+    """A response in the error shape (README, HTTP API)."""
     body: dict[str, Any] = {"success": False, "code": code, "message": message, "description": description,
                             "errors": errors or []}
     return JSONBytesResponse(dumps(body), status_code=status, headers=headers)

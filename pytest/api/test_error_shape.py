@@ -1,4 +1,4 @@
-"""Every error, FastAPI's own included, answers in the error shape of SPEC §4."""
+"""Every error, FastAPI's own included, answers in the error shape of the README (HTTP API)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from services.factoring.kpi import rebuild_daily, rebuild_monthly
 from services.factoring.receivables import rebuild_receivables
 from services.factoring.reports import rebuild_report_operations
 
-# Every form PostgreSQL reads as a date but SPEC section 6 does not allow.
+# Every form PostgreSQL reads as a date but the README (extract dates: YYYY-MM-DD) does not allow.
 NOT_YYYY_MM_DD = ["2025-05-10 BC", "2025-05-10 AD", "infinity", "-infinity", "epoch", "today", "J2460000",
                   "20250610", "2025-06-10T00:00:00", "2025-06-10 00:00", "05/01/2024", "20000-01-01",
                   "2025-6-10"]

@@ -45,7 +45,7 @@ def _routes_with_ids(document: dict[str, object]) -> list[tuple[str, str, list[s
 async def test_every_route_refuses_a_hostile_id_with_422_and_keeps_the_connection(admin: httpx.AsyncClient) -> None:
     routes = _routes_with_ids((await admin.get("/openapi.json")).json())
     covered = {(method, template) for method, template, _ in routes}
-    # The routes of SPEC §4 with an id in their path (others may add more; they are covered as well).
+    # The routes of the HTTP API with an id in their path (others may add more; they are covered as well).
     assert {("GET", "/tasks/status/{task_id}"), ("POST", "/tasks/{task_id}/revoke"),
             ("POST", "/tasks/{task_id}/retry"), ("GET", "/tasks/schedules/{name}"),
             ("POST", "/tasks/schedules/{name}/pause"), ("POST", "/tasks/schedules/{name}/resume")} <= covered

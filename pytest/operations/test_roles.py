@@ -1,7 +1,7 @@
 """Every route of the app against every role: 401 without a valid token, 403 below the route's role.
 
 Routes come from the live OpenAPI document, so a route added later is checked without editing
-this file; its expected role follows SPEC §4 (reads: viewer, actions: operator) unless listed.
+this file; its expected role follows the README (reads: viewer, actions: operator) unless listed.
 """
 
 from __future__ import annotations

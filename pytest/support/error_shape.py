@@ -1,4 +1,4 @@
-"""The error shape of SPEC §4, checked on a real response; and requests sent byte for byte."""
+"""The error shape of the README (HTTP API), checked on a real response; and requests sent byte for byte."""
 
 from __future__ import annotations
 
