@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, Text, case, cast, delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
-from models.run_state import ENDED_STATES
+from models.run_state import ENDED_STATES, RunState
 from models.task_run import TaskRun
 from repositories.base import BaseRepository
 
@@ -87,7 +87,7 @@ class TaskRunRepository(BaseRepository):
         """Runs still PENDING that were submitted before a moment, oldest first."""
         result = await self.session.execute(
             select(TaskRun.task_id, TaskRun.task_name, TaskRun.params)
-            .where(TaskRun.status == "PENDING", TaskRun.submitted_at < submitted_before)
+            .where(TaskRun.status == RunState.PENDING.value, TaskRun.submitted_at < submitted_before)
             .order_by(TaskRun.submitted_at)
             .limit(limit)
         )
@@ -105,12 +105,12 @@ class TaskRunRepository(BaseRepository):
     ) -> None:
         """Record a start; creates the row for runs that did not come through the API (Beat, ...)."""
         stmt = insert(TaskRun).values(
-            task_id=task_id, task_name=task_name, status="STARTED", params=params, origin=origin,
+            task_id=task_id, task_name=task_name, status=RunState.STARTED.value, params=params, origin=origin,
             submitted_at=started_at, started_at=started_at, worker=worker, retries=retries,
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=[TaskRun.task_id],
-            set_={"status": "STARTED", "started_at": started_at, "worker": worker, "retries": retries,
+            set_={"status": RunState.STARTED.value, "started_at": started_at, "worker": worker, "retries": retries,
                   "finished_at": None, "error": None},
             where=TaskRun.status.notin_(ENDED_STATES) | (stmt.excluded.retries > TaskRun.retries),
         )
@@ -164,12 +164,12 @@ class TaskRunRepository(BaseRepository):
         False when the run had already reached a terminal state (nothing changed).
         """
         row = insert(TaskRun).values(
-            task_id=task_id, task_name=task_name, status="REVOKED", origin="worker", submitted_at=at,
+            task_id=task_id, task_name=task_name, status=RunState.REVOKED.value, origin="worker", submitted_at=at,
             finished_at=at, error=error, retries=0,
         )
         stmt = row.on_conflict_do_update(
             index_elements=[TaskRun.task_id],
-            set_={"status": "REVOKED", "finished_at": at, "error": error},
+            set_={"status": RunState.REVOKED.value, "finished_at": at, "error": error},
             where=TaskRun.status.notin_(ENDED_STATES),
         ).returning(TaskRun.task_id)
         return (await self.session.execute(stmt)).first() is not None

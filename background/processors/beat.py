@@ -41,6 +41,7 @@ from background.processors.single_run import SingleRunLock
 from background.processors.task_base import ToolboxTask
 from config.redis_keys import SCHEDULES_LEADER_KEY, SCHEDULES_PAUSED_KEY
 from config.settings import get_settings
+from models.run_state import RunState
 from repositories.task_runs import TaskRunRepository
 
 logger = logging.getLogger("celery.beat")
@@ -146,7 +147,7 @@ def _record(task: ToolboxTask, task_id: str, kwargs: dict[str, Any]) -> bool:
     async def write() -> None:
         async with get_runtime().repositories.autocommit() as uow:
             await uow.repo(TaskRunRepository).add(
-                task_id=task_id, task_name=task.name, status="PENDING", params=kwargs, origin="beat",
+                task_id=task_id, task_name=task.name, status=RunState.PENDING.value, params=kwargs, origin="beat",
                 submitted_by="beat", submitted_at=datetime.now(UTC), retries=0,
             )
 

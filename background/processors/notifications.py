@@ -20,6 +20,7 @@ from background.processors.runtime import get_runtime
 from background.processors.webhook_delivery import TASK_NAME, deliver_in_thread
 from config.redis_keys import NOTIFY_LAST_FAILED_KEY
 from config.settings import NotifySettings, Webhook, get_settings
+from models.run_state import RunState
 from repositories.task_runs import TaskRunRepository
 
 log = logging.getLogger("toolbox.notify")
@@ -44,7 +45,7 @@ def _links(settings: NotifySettings, task_id: str | None) -> dict[str, str | Non
 
 def _event(task: Task, task_id: str, state: str) -> tuple[str, str | None] | None:
     client = task.app.backend.client
-    if state == "FAILURE":
+    if state == RunState.FAILURE:
         client.hset(NOTIFY_LAST_FAILED_KEY, task.name, task_id)
         return "failure", None
     pipe = client.pipeline(transaction=True)
@@ -60,7 +61,7 @@ def run_finished(task: Task, task_id: str, state: str, *, params: dict[str, Any]
                  origin: str, started_at: datetime | None, finished_at: datetime, worker: str | None) -> None:
     """Called by the worker's task_postrun handler: queue one delivery per subscribed webhook."""
     settings = get_settings().notify
-    if not settings.webhooks or state not in ("SUCCESS", "FAILURE"):
+    if not settings.webhooks or state not in (RunState.SUCCESS, RunState.FAILURE):
         return
     try:
         found = _event(task, task_id, state)

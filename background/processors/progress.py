@@ -17,8 +17,9 @@ from celery import Task
 
 from background.processors.run_follow import run_progress
 from config.redis_keys import progress_key
+from models.run_state import RunState
 
-PROGRESS = "PROGRESS"
+PROGRESS = RunState.PROGRESS.value
 log = logging.getLogger("toolbox.worker")
 
 

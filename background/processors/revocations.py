@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from background.processors.runtime import get_runtime
 from config.redis_keys import RESULT_META_PREFIX, revoked_key
+from models.run_state import RunState
 from repositories.task_runs import TaskRunRepository
 from schemas.errors import RedisUnavailableError
 
@@ -35,7 +36,7 @@ class RevocationStore:
     async def add(self, task_id: str) -> None:
         """Persist the revoke; RedisUnavailableError if Redis does not answer."""
         meta = orjson.dumps({
-            "task_id": task_id, "status": "REVOKED", "traceback": None, "children": [],
+            "task_id": task_id, "status": RunState.REVOKED.value, "traceback": None, "children": [],
             "date_done": datetime.now(UTC).isoformat(),
             "result": {"exc_type": "TaskRevokedError", "exc_message": ["revoked"], "exc_module": "celery.exceptions"},
         })

@@ -17,6 +17,7 @@ from background.processors.run_events import (
     stop_capture,
 )
 from config.settings import get_settings
+from models.run_state import RunState
 
 
 @lru_cache(maxsize=1)
@@ -38,14 +39,14 @@ def run_started(task: Task, task_id: str) -> None:
     client = task.backend.client
     start_capture(RunLogCapture(client, task_id, task.name, _ttl(), redactor()))
     publish_status(client, task_id, _ttl(), {
-        "task_id": task_id, "task_name": task.name, "status": "STARTED", "started_at": now_iso(),
+        "task_id": task_id, "task_name": task.name, "status": RunState.STARTED.value, "started_at": now_iso(),
         "worker": task.request.hostname, "retries": int(task.request.retries or 0), "progress": None,
     })
 
 
 def run_progress(task: Task, task_id: str, progress: dict[str, Any]) -> None:
     publish_status(task.backend.client, task_id, _ttl(), {
-        "task_id": task_id, "task_name": task.name, "status": "PROGRESS", "progress": progress,
+        "task_id": task_id, "task_name": task.name, "status": RunState.PROGRESS.value, "progress": progress,
         "worker": task.request.hostname,
     })
 
@@ -55,6 +56,6 @@ def run_ended(task: Task, task_id: str, state: str, result: Any, error: str | No
     stop_capture(task_id)
     publish_status(task.backend.client, task_id, _ttl(), {
         "task_id": task_id, "task_name": task.name, "status": state,
-        "finished_at": None if state == "RETRY" else now_iso(), "result": result, "error": error,
+        "finished_at": None if state == RunState.RETRY else now_iso(), "result": result, "error": error,
         "worker": task.request.hostname, "retries": int(task.request.retries or 0),
     })

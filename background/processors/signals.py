@@ -27,6 +27,7 @@ from background.processors.runtime import close_runtime, get_runtime
 from background.processors.task_base import ToolboxTask
 from background.processors.worker_liveness import WorkerLiveness
 from config.settings import get_settings
+from models.run_state import RunState
 from repositories.task_runs import TaskRunRepository
 
 log = logging.getLogger("toolbox.worker")
@@ -109,13 +110,13 @@ def _on_postrun(task_id: str, task: Task, retval: Any = None, state: str | None 
     if state == "IGNORED":
         stop_capture(task_id)
         return  # the run did not execute (e.g. revoked before it started); whoever skipped it recorded why
-    failed = state in ("FAILURE", "RETRY")
+    failed = state in (RunState.FAILURE, RunState.RETRY)
     error = f"{type(retval).__name__}: {retval}" if failed and isinstance(retval, BaseException) else None
     result = None if failed or isinstance(retval, BaseException) else retval
     finished_at = _now()
     _write(
         task_id, "mark_finished", task_name=task.name, status=state,
-        finished_at=None if state == "RETRY" else finished_at, result=result, error=error,
+        finished_at=None if state == RunState.RETRY else finished_at, result=result, error=error,
         retries=int(task.request.retries or 0), worker=task.request.hostname,
     )
     # After the registry write: a follower woken by this event reads the final state everywhere.

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from models.run_state import BACKEND_STATES, ENDED_STATES
+from models.run_state import BACKEND_STATES, ENDED_STATES, RunState
 from schemas.errors import RunNotFoundError
 
 
@@ -29,7 +29,7 @@ class ResultReads(Protocol):
 
 
 # States whose backend meta no longer carries the run's progress: the last one reported is shown.
-KEEPS_LAST_PROGRESS = frozenset({"RETRY", "FAILURE", "REVOKED"})
+KEEPS_LAST_PROGRESS = frozenset({RunState.RETRY.value, RunState.FAILURE.value, RunState.REVOKED.value})
 
 
 class FinishedRuns:
@@ -101,7 +101,7 @@ class RunStatusView:
             raise RunNotFoundError(f"No task run with id {task_id[:100]!r}.",
                                    description="Ids come from POST /tasks/execute/<name>.")
         view: dict[str, Any] = dict(row) if row is not None else {
-            "task_id": task_id, "task_name": meta.get("name") if meta else None, "status": "PENDING",
+            "task_id": task_id, "task_name": meta.get("name") if meta else None, "status": RunState.PENDING.value,
             "params": meta.get("kwargs") if meta else None, "submitted_by": None, "submitted_at": None,
             "started_at": None, "finished_at": None, "worker": None, "retries": 0, "result": None, "error": None,
             "origin": "worker", "parent_id": None,
@@ -112,11 +112,11 @@ class RunStatusView:
             view["status"] = state
             view["worker"] = view.get("worker") or meta.get("worker")
             view["retries"] = max(int(view.get("retries") or 0), int(meta.get("retries") or 0))
-            if state == "PROGRESS" and isinstance(meta.get("result"), dict):
+            if state == RunState.PROGRESS and isinstance(meta.get("result"), dict):
                 progress = meta["result"]
-            elif state == "SUCCESS":
+            elif state == RunState.SUCCESS:
                 view["result"] = meta.get("result")
-            elif state in ("FAILURE", "REVOKED", "RETRY"):
+            elif state in (RunState.FAILURE, RunState.REVOKED, RunState.RETRY):
                 view["error"] = _error_text(meta.get("result"))
             if state in ENDED_STATES and view.get("finished_at") is None:
                 view["finished_at"] = _parse(meta.get("date_done"))
@@ -137,8 +137,8 @@ class RunStatusView:
             "task_name": view["task_name"],
             "status": status,
             "ready": status in ENDED_STATES,
-            "successful": status == "SUCCESS",
-            "failed": status == "FAILURE",
+            "successful": status == RunState.SUCCESS,
+            "failed": status == RunState.FAILURE,
             "result": view.get("result"),
             "error": view.get("error"),
             "progress": progress,

@@ -10,8 +10,9 @@ from celery.signals import after_task_publish, task_postrun, task_prerun
 
 from background.processors.task_base import ToolboxTask
 from background.processors.task_counters import record_task_event
+from models.run_state import RunState
 
-END_EVENTS = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "retried"}
+END_EVENTS = {RunState.SUCCESS.value: "succeeded", RunState.FAILURE.value: "failed", RunState.RETRY.value: "retried"}
 # Start times of the runs executing in this process (prerun and postrun run in the same process).
 _started: dict[str, float] = {}
 

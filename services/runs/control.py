@@ -14,6 +14,7 @@ from background.processors.task_counters import TaskCounters
 from config.repository_factory import RepositoryFactory
 from models.run_state import ENDED_STATES as FINISHED
 from models.run_state import RUNNING_STATES as RUNNING
+from models.run_state import RunState
 from repositories.task_runs import TaskRunRepository
 from schemas.errors import (
     InvalidParametersError,
@@ -77,7 +78,7 @@ class RunControlService:
         await self._counters.incr("revoked", view["task_name"] or "unknown")
         log.info("run revoked by %s (terminate=%s)", principal.subject, terminate,
                  extra={"task_id": task_id, "task_name": view["task_name"]})
-        return {"success": True, "task_id": task_id, "task_name": view["task_name"], "status": "REVOKED",
+        return {"success": True, "task_id": task_id, "task_name": view["task_name"], "status": RunState.REVOKED.value,
                 "previous_status": status, "terminate": terminate, "broadcast": broadcast,
                 "message": f"Run {task_id} revoked.", "status_url": f"/tasks/status/{task_id}"}
 

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from background.processors.run_events import now_iso
 from config.redis_keys import events_key, logs_key, logs_meta_key
-from models.run_state import ENDED_STATES
+from models.run_state import ENDED_STATES, RunState
 from schemas.errors import InvalidParametersError, RedisUnavailableError
 from services.runs.task_runs import TaskRunService
 
@@ -138,7 +138,7 @@ class RunEventService:
     async def publish_revoked(self, task_id: str, task_name: str | None, error: str) -> None:
         """The API ends a revoked run's stream itself: a terminated worker process never reaches task_postrun."""
         key = events_key(task_id)
-        data = orjson.dumps({"task_id": task_id, "task_name": task_name, "status": "REVOKED",
+        data = orjson.dumps({"task_id": task_id, "task_name": task_name, "status": RunState.REVOKED.value,
                              "finished_at": now_iso(), "result": None, "error": error})
         try:
             async with self._client.pipeline(transaction=False) as pipe:
