@@ -18,7 +18,7 @@ from background.routers.notifications import router as notifications_router
 from background.routers.run_events import router as run_events_router
 from background.routers.runs import router as runs_router
 from background.routers.schedules import router as schedules_router
-from background.routers.tasks import build_execute_router
+from background.routers.tasks import build_execute_router, documented_execute_routes
 from background.routers.tasks import router as tasks_router
 from config.body_limit import BodyLimitMiddleware
 from config.celery_config import celery_app
@@ -43,7 +43,7 @@ DESCRIPTION = (
 
 
 def create_app() -> FastAPI:
-    """Discover tasks, build the catalog once and mount one execute route per task."""
+    """Discover tasks, build the catalog once and mount the execute route that serves every task."""
     settings = get_settings()
     processor = BaseProcessor(discover_tasks(celery_app))
     configure_api_logging()
@@ -68,7 +68,8 @@ def create_app() -> FastAPI:
     app.include_router(tasks_router)
     app.include_router(run_events_router)
     app.include_router(schedules_router)
-    app.include_router(build_execute_router(processor))
+    execute_router = build_execute_router(processor)
+    app.include_router(execute_router)
     app.include_router(runs_router)
     app.include_router(control_router)  # after the execute router: /tasks/execute/<name> wins
     app.include_router(audit_router)
@@ -81,7 +82,9 @@ def create_app() -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if not app.openapi_schema:
-            app.openapi_schema = build_openapi(app, processor)
+            # The per-task operations are built on the first request for the document, not at start-up.
+            app.openapi_schema = build_openapi(app, processor, replace=execute_router,
+                                               documented=documented_execute_routes(processor))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
