@@ -27,7 +27,6 @@ from background.processors.runtime import close_runtime, get_runtime
 from background.processors.task_base import ToolboxTask
 from background.processors.worker_liveness import WorkerLiveness
 from config.settings import get_settings
-from repositories.task_runs import TaskRunRepository
 
 log = logging.getLogger("toolbox.worker")
 # When each run executing in this process started (prerun and postrun run in the same process).
@@ -47,8 +46,7 @@ def _write(task_id: str, action: str, **values: Any) -> None:
 
     async def write() -> None:
         # One upsert statement: atomic on its own, so no BEGIN/COMMIT round trips around it.
-        async with runtime.repositories.autocommit() as uow:
-            await getattr(uow.repo(TaskRunRepository), action)(task_id=task_id, **values)
+        await getattr(runtime.run_states, action)(task_id=task_id, **values)
 
     try:
         runtime.run(write())
