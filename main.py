@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
 from background.processors.base import BaseProcessor
@@ -18,6 +19,7 @@ from background.routers.notifications import router as notifications_router
 from background.routers.run_events import router as run_events_router
 from background.routers.runs import router as runs_router
 from background.routers.schedules import router as schedules_router
+from background.routers.status_fast_path import FinishedStatusFastPath
 from background.routers.tasks import build_execute_router, documented_execute_routes
 from background.routers.tasks import router as tasks_router
 from config.body_limit import BodyLimitMiddleware
@@ -42,6 +44,11 @@ DESCRIPTION = (
 )
 
 
+# Toolbox exports its own metrics (/metrics) and configures no OpenTelemetry provider. Left on,
+# FastAPI's native telemetry asks the OpenTelemetry API on every request whether one was set.
+NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+
+
 def create_app() -> FastAPI:
     """Discover tasks, build the catalog once and mount the execute route that serves every task."""
     settings = get_settings()
@@ -62,7 +69,8 @@ def create_app() -> FastAPI:
 
     # /docs and /redoc load Swagger UI and ReDoc from the fastapi-offline package, never from a CDN.
     app = FastAPIOffline(title="Toolbox", version="0.1.0", lifespan=lifespan, default_response_class=JSONBytesResponse,
-                         description=DESCRIPTION, swagger_ui_parameters={"persistAuthorization": True})
+                         description=DESCRIPTION, swagger_ui_parameters={"persistAuthorization": True},
+                         telemetry=NO_NATIVE_TELEMETRY)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(tasks_router)
@@ -77,6 +85,8 @@ def create_app() -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(etl_router)
     mount_console(app)
+    # Innermost: the request metrics count what it answers.
+    app.add_middleware(FinishedStatusFastPath)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
 

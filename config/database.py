@@ -46,9 +46,9 @@ def create_pool(settings: DatabaseSettings, *, max_size: int = 10, application_n
     """
     # A run record is as durable as the broker message it goes with: Redis does not fsync each
     # write either (appendfsync everysec at best). A committed record is visible to every reader
-    # at once; the flush to disk follows within PostgreSQL's wal_writer_delay. A PostgreSQL crash
-    # loses nothing, an OS crash or power loss can lose the records of the last fraction of a
-    # second, never half a record. Task bodies keep the server's own setting (their own engine).
+    # at once; the flush to disk follows within 3 x wal_writer_delay. A crash of PostgreSQL or of
+    # the machine can lose the records of that last fraction of a second, never half a record.
+    # Task bodies keep the server's own setting (they use their own engine).
     server_settings = {"application_name": application_name, "synchronous_commit": "off"}
     if settings.statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)

@@ -41,7 +41,7 @@ async def task_status(
     """
     if wait > 0:
         return JSONBytesResponse(dumps(await state.events.wait(task_id, wait)))
-    return JSONBytesResponse(dumps(await state.runs.status(task_id)))
+    return JSONBytesResponse(state.runs.finished_status_body(task_id) or dumps(await state.runs.status(task_id)))
 
 
 async def _execute(request: Request, entry: TaskEntry, principal: Principal) -> Response:
@@ -108,8 +108,8 @@ def documented_execute_routes(processor: BaseProcessor) -> list[APIRoute]:
     return [route for route in documented.routes if isinstance(route, APIRoute)]
 
 
-class _RouteLabel:
-    """What the request-metrics middleware reads from `scope["route"]`: the task's own path."""
+class RouteLabel:
+    """What the request-metrics middleware reads from `scope["route"]`: a route template."""
 
     __slots__ = ("path",)
 
@@ -124,7 +124,7 @@ def build_execute_router(processor: BaseProcessor) -> APIRouter:
     anything else is 404 `task_not_found` (after the token check, as for a known task).
     """
     execute_router = APIRouter(prefix="/tasks/execute", tags=["execute"])
-    labels = {entry.name: _RouteLabel(entry.endpoint) for entry in processor.entries.values()}
+    labels = {entry.name: RouteLabel(entry.endpoint) for entry in processor.entries.values()}
 
     @execute_router.post("/{name:path}", include_in_schema=False)
     async def execute_task(name: str, request: Request, principal: Operator) -> Response:
