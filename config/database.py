@@ -36,13 +36,20 @@ def build_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def create_pool(settings: DatabaseSettings, *, max_size: int = 10) -> asyncpg.Pool:
-    """A plain asyncpg pool for the API's hot path; `await` it (inside the running loop) to open it."""
-    # The run record an execute writes is as durable as the broker message sent with it (Redis
-    # does not fsync each write either): the commit does not wait for the WAL flush, an fsync that
-    # costs milliseconds on an ordinary disk. A PostgreSQL crash loses nothing; an OS crash can
-    # lose the last fraction of a second of records, never corrupts. The worker's writes keep the default.
-    server_settings = {"application_name": "toolbox-api", "synchronous_commit": "off"}
+def create_pool(settings: DatabaseSettings, *, max_size: int = 10, application_name: str = "toolbox-api"
+                ) -> asyncpg.Pool:
+    """A plain asyncpg pool for the run registry's hot path; `await` it (inside the running loop) to open it.
+
+    Used by the API (a run's record at launch, status reads) and by each worker process (a run's
+    start and end). Its commits do not wait for the WAL flush (`synchronous_commit=off`); README
+    "Durability of run records" says what that guarantees.
+    """
+    # A run record is as durable as the broker message it goes with: Redis does not fsync each
+    # write either (appendfsync everysec at best). A committed record is visible to every reader
+    # at once; the flush to disk follows within 3 x wal_writer_delay. A crash of PostgreSQL or of
+    # the machine can lose the records of that last fraction of a second, never half a record.
+    # Task bodies keep the server's own setting (they use their own engine).
+    server_settings = {"application_name": application_name, "synchronous_commit": "off"}
     if settings.statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
     # min_size=0: the API starts (and reports not-ready) while the database is down.
@@ -53,6 +60,6 @@ def create_pool(settings: DatabaseSettings, *, max_size: int = 10) -> asyncpg.Po
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """Released connections skip asyncpg's default reset query (a second round trip per call).
 
-    The pool only runs single autocommit statements (repositories/run_registry.py): no session
-    setting, advisory lock, cursor or LISTEN to undo. asyncpg still rolls back an open transaction.
+    The pool only runs single autocommit statements (repositories/run_registry.py): no
+    session setting, advisory lock, cursor or LISTEN to undo. asyncpg still rolls back an open transaction.
     """

@@ -6,7 +6,7 @@ table over a plain asyncpg pool in repositories/run_registry.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, Text, case, cast, delete, func, select, text, tuple_
@@ -98,40 +98,6 @@ class TaskRunRepository(BaseRepository):
         result = await self.session.execute(select(*TaskRun.__table__.c).where(TaskRun.task_id == task_id))
         row = result.mappings().first()
         return dict(row) if row is not None else None
-
-    async def mark_started(
-        self, *, task_id: str, task_name: str, started_at: datetime, worker: str | None,
-        params: dict[str, Any] | None, retries: int, origin: str,
-    ) -> None:
-        """Record a start; creates the row for runs that did not come through the API (Beat, ...)."""
-        stmt = insert(TaskRun).values(
-            task_id=task_id, task_name=task_name, status=RunState.STARTED.value, params=params, origin=origin,
-            submitted_at=started_at, started_at=started_at, worker=worker, retries=retries,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[TaskRun.task_id],
-            set_={"status": RunState.STARTED.value, "started_at": started_at, "worker": worker, "retries": retries,
-                  "finished_at": None, "error": None},
-            where=TaskRun.status.notin_(ENDED_STATES) | (stmt.excluded.retries > TaskRun.retries),
-        )
-        await self.session.execute(stmt)
-
-    async def mark_finished(
-        self, *, task_id: str, task_name: str, status: str, finished_at: datetime | None,
-        result: Any, error: str | None, retries: int, worker: str | None = None,
-    ) -> None:
-        """Record the end state of a run (SUCCESS, FAILURE, RETRY, REVOKED)."""
-        stmt = insert(TaskRun).values(
-            task_id=task_id, task_name=task_name, status=status, origin="worker",
-            submitted_at=finished_at or datetime.now(UTC),
-            finished_at=finished_at, result=result, error=error, retries=retries, worker=worker,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[TaskRun.task_id],
-            set_={"status": status, "finished_at": finished_at, "result": result, "error": error,
-                  "retries": retries},
-        )
-        await self.session.execute(stmt)
 
     # --- history (GET /tasks/runs, bulk actions, stats) and revokes
     async def page(

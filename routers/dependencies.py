@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
@@ -12,8 +12,13 @@ from services.auth import ANONYMOUS_ADMIN, Principal
 
 
 def app_state(request: Request) -> AppState:
-    """The AppState built by the lifespan (main.py); the only reader of `app.state`."""
+    """The AppState built by the lifespan (main.py). With `built_state`, the only readers of `app.state`."""
     return request.app.state.toolbox  # type: ignore[no-any-return]
+
+
+def built_state(app: Any) -> AppState | None:
+    """The AppState of an ASGI app, None before its lifespan has built it (pure ASGI middlewares)."""
+    return getattr(app.state, "toolbox", None)
 
 
 async def get_state(request: Request) -> AppState:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import BaseRoute
 
 from background.processors.base import BaseProcessor
 
@@ -21,9 +23,19 @@ BEARER_HELP = (
 PUBLIC: dict[str, Any] = {"security": []}
 
 
-def build_openapi(app: FastAPI, processor: BaseProcessor) -> dict[str, Any]:
-    """The document /openapi.json serves (built once)."""
-    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+def build_openapi(app: FastAPI, processor: BaseProcessor, *, replace: APIRouter | None = None,
+                  documented: Sequence[BaseRoute] = ()) -> dict[str, Any]:
+    """The document /openapi.json serves (built once).
+
+    The router `replace` (the execute dispatch route, itself undocumented) is documented as the
+    `documented` routes, in its place: one operation per task with its own parameter schema.
+    """
+    routes: list[BaseRoute] = []
+    for route in app.routes:
+        # FastAPI keeps an included router as one route holding it (`original_router`).
+        is_replaced = replace is not None and getattr(route, "original_router", None) is replace
+        routes.extend(documented if is_replaced else [route])
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for entry in processor.entries.values():
         model = entry.params_model

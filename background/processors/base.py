@@ -27,6 +27,10 @@ class BaseProcessor(Catalog):
         """Inject the reads the status view needs (the API's lifespan; a CLI never asks for a status)."""
         self._status = RunStatusView(registry, results)
 
+    def finished_status_body(self, task_id: str) -> bytes | None:
+        """The stored JSON status of a run this process already knows as finished, else None."""
+        return self._status.finished_status_body(task_id) if self._status is not None else None
+
     async def status(self, task_id: str) -> dict[str, Any]:
         """The `/tasks/status/<id>` document; RunNotFoundError for an id the toolbox never issued."""
         if self._status is None:

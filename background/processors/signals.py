@@ -28,7 +28,6 @@ from background.processors.task_base import ToolboxTask
 from background.processors.worker_liveness import WorkerLiveness
 from config.settings import get_settings
 from models.run_state import RunState
-from repositories.task_runs import TaskRunRepository
 
 log = logging.getLogger("toolbox.worker")
 # When each run executing in this process started (prerun and postrun run in the same process).
@@ -48,8 +47,7 @@ def _write(task_id: str, action: str, **values: Any) -> None:
 
     async def write() -> None:
         # One upsert statement: atomic on its own, so no BEGIN/COMMIT round trips around it.
-        async with runtime.repositories.autocommit() as uow:
-            await getattr(uow.repo(TaskRunRepository), action)(task_id=task_id, **values)
+        await getattr(runtime.run_states, action)(task_id=task_id, **values)
 
     try:
         runtime.run(write())

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from models.run_state import BACKEND_STATES, ENDED_STATES, RunState
 from schemas.errors import RunNotFoundError
+from schemas.responses import dumps
 
 
 class RegistryReads(Protocol):
@@ -37,26 +38,34 @@ class FinishedRuns:
 
     A finished run never changes again (a retry is a new run), so its status is read from
     PostgreSQL once, not on every poll. Entries expire so that retention deletes show through.
+    Each view is kept with its JSON body, rendered once.
     """
 
     def __init__(self, ttl_s: float = 300.0, capacity: int = 50_000) -> None:
         self._ttl_s = ttl_s
         self._capacity = capacity
-        self._views: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._views: dict[str, tuple[float, dict[str, Any], bytes]] = {}
 
-    def get(self, task_id: str) -> dict[str, Any] | None:
+    def _entry(self, task_id: str) -> tuple[float, dict[str, Any], bytes] | None:
         found = self._views.get(task_id)
-        if found is None:
-            return None
-        if found[0] < time.monotonic():
+        if found is not None and found[0] < time.monotonic():
             self._views.pop(task_id, None)
             return None
-        return found[1]
+        return found
+
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        found = self._entry(task_id)
+        return found[1] if found is not None else None
+
+    def body(self, task_id: str) -> bytes | None:
+        """The JSON body of the run's status, if it is held."""
+        found = self._entry(task_id)
+        return found[2] if found is not None else None
 
     def put(self, task_id: str, view: dict[str, Any]) -> None:
         if len(self._views) >= self._capacity:
             self._views.clear()  # crude but bounded; a miss only costs one query
-        self._views[task_id] = (time.monotonic() + self._ttl_s, view)
+        self._views[task_id] = (time.monotonic() + self._ttl_s, view, dumps(view))
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -87,6 +96,10 @@ class RunStatusView:
         self._registry = registry
         self._results = results
         self._finished = FinishedRuns()
+
+    def finished_status_body(self, task_id: str) -> bytes | None:
+        """The rendered status of a run this process already knows as finished, else None."""
+        return self._finished.body(task_id)
 
     async def status(self, task_id: str) -> dict[str, Any]:
         """Everything known of one run; RunNotFoundError for an id the toolbox never issued."""

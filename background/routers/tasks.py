@@ -1,17 +1,18 @@
-"""Task endpoints: catalog, execute (one route per discovered task), status."""
+"""Task endpoints: catalog, execute (one dispatch route, one documented operation per task), status."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from background.processors.base import BaseProcessor
 from background.processors.catalog import TaskEntry
 from background.schemas.tasks import Catalog, ExecuteAccepted, TaskStatus
-from routers.dependencies import PathId, State, Viewer, app_state, role_required
+from routers.dependencies import Operator, PathId, State, Viewer, app_state
 from routers.errors import validation_response
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 from services.auth import Principal
@@ -41,7 +42,7 @@ async def task_status(
     """
     if wait > 0:
         return JSONBytesResponse(dumps(await state.events.wait(task_id, wait)))
-    return JSONBytesResponse(dumps(await state.runs.status(task_id)))
+    return JSONBytesResponse(state.processor.finished_status_body(task_id) or dumps(await state.runs.status(task_id)))
 
 
 async def _execute(request: Request, entry: TaskEntry, principal: Principal) -> Response:
@@ -79,31 +80,58 @@ def _accepted(entry: TaskEntry, task_id: str, replayed: bool | None = None) -> R
                              headers={"Idempotent-Replayed": "true" if replayed else "false"})
 
 
-def _execute_route(entry: TaskEntry) -> Any:
-    async def execute(request: Request, principal: Principal = Depends(role_required("operator"))) -> Response:
-        return await _execute(request, entry, principal)
+def _documented_endpoint(entry: TaskEntry) -> Any:
+    """The per-task operation the OpenAPI document shows (its name and docstring); never called."""
+
+    async def execute(principal: Operator) -> Response:  # pragma: no cover - documentation only
+        raise AssertionError("documentation-only route")
 
     execute.__name__ = f"execute_{entry.path_name.replace('-', '_').replace('.', '_')}"
     execute.__doc__ = entry.task.long_description or f"Run {entry.name}."
     return execute
 
 
-def build_execute_router(processor: BaseProcessor) -> APIRouter:
-    """One POST route per discovered task, each documenting its own parameter schema."""
-    execute_router = APIRouter(prefix="/tasks/execute", tags=["execute"])
+def documented_execute_routes(processor: BaseProcessor) -> list[APIRoute]:
+    """One POST operation per discovered task, each with its own parameter schema, for /openapi.json.
+
+    They are documentation only: requests are served by the one dispatch route of
+    `build_execute_router`, so an execute costs one dict lookup however many tasks there are
+    (the router would otherwise try each task's path in turn).
+    """
+    documented = APIRouter(prefix="/tasks/execute", tags=["execute"])
     for entry in processor.entries.values():
-        execute_router.add_api_route(
-            f"/{entry.path_name}", _execute_route(entry), methods=["POST"], status_code=202,
+        documented.add_api_route(
+            f"/{entry.path_name}", _documented_endpoint(entry), methods=["POST"], status_code=202,
             response_model=ExecuteAccepted, responses=ERRORS, summary=f"Run {entry.name}",
             openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{entry.params_model.__name__}"}}}}},
         )
+    return [route for route in documented.routes if isinstance(route, APIRoute)]
 
-    # Aliases (full name, snake_case) and unknown names: resolved here, 404 when nothing matches.
+
+class RouteLabel:
+    """What the request-metrics middleware reads from `scope["route"]`: a route template."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+def build_execute_router(processor: BaseProcessor) -> APIRouter:
+    """`POST /tasks/execute/<name>`: one route for every task, resolved by name.
+
+    `<name>` is the kebab short name (the task's endpoint), its snake_case form or the full name;
+    anything else is 404 `task_not_found` (after the token check, as for a known task).
+    """
+    execute_router = APIRouter(prefix="/tasks/execute", tags=["execute"])
+    labels = {entry.name: RouteLabel(entry.endpoint) for entry in processor.entries.values()}
+
     @execute_router.post("/{name:path}", include_in_schema=False)
-    async def execute_by_alias(
-        name: str, request: Request, principal: Principal = Depends(role_required("operator"))
-    ) -> Response:
-        return await _execute(request, processor.resolve(name), principal)
+    async def execute_task(name: str, request: Request, principal: Operator) -> Response:
+        entry = processor.resolve(name)
+        # Metrics count requests per task endpoint, as when each task had its own route.
+        request.scope["route"] = labels[entry.name]
+        return await _execute(request, entry, principal)
 
     return execute_router

@@ -73,7 +73,7 @@ class Worker:
     def resume(self) -> None:
         self._control("add_consumer")
 
-    def wait_ready(self, timeout: float = 120) -> None:
+    def wait_ready(self, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -130,6 +130,7 @@ def measure(services: list[Service], worker: Worker, broker: redis.Redis, meter:
         shift = round_no % len(services)
         order = services[shift:] + services[:shift]
         results.orders.append([s.name for s in order])
+        results.loads.append(os.getloadavg()[0])
         worker.pause()
         for service in order:
             figures = _load(service, meter, service.execute_path, "POST", args, "exec")
@@ -154,7 +155,7 @@ def measure(services: list[Service], worker: Worker, broker: redis.Redis, meter:
         if has_wait:
             figures["wait_p50"] = e2e.waiting(tb, args.e2e_runs).p50 * 1000
         results.add("toolbox", round_no, figures)
-        print(f"round {round_no + 1}/{args.rounds}: " + ", ".join(
+        print(f"round {round_no + 1}/{args.rounds} (load {os.getloadavg()[0]:.1f}): " + ", ".join(
             f"{s.name} exec {results.rounds[s.name][round_no]['exec_rps']:.0f}/s "
             f"{results.rounds[s.name][round_no]['exec_cpu']:.0f} µs, status "
             f"{results.rounds[s.name][round_no]['status_rps']:.0f}/s "
@@ -225,7 +226,10 @@ def main() -> None:
             services = [tb, *others]
             tb.start(env, work / f"toolbox-{count}.log")
             for service in services:
-                service.wait_ready()
+                seconds = service.wait_ready()
+                if service is tb:
+                    print(f"toolbox with {count} uvicorn process(es) ready in {seconds:.1f} s "
+                          f"(load {os.getloadavg()[0]:.1f})", flush=True)
             assert postgres.process is not None and valkey.process is not None
             meter = CpuMeter({**{s.name: s.pid for s in services}, "redis": valkey.process.pid,
                               "postgres": postgres.process.pid})

@@ -16,6 +16,7 @@ class Results:
     services: list[str]
     rounds: dict[str, Rounds] = field(default_factory=dict)
     orders: list[list[str]] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)  # 1-minute load average at the start of each round
 
     def add(self, service: str, round_no: int, figures: dict[str, float]) -> None:
         per_round = self.rounds.setdefault(service, [])
@@ -119,14 +120,15 @@ def targets_table(results: Results) -> list[str]:
 def rounds_table(results: Results) -> list[str]:
     keys = [("exec_rps", "execute req/s"), ("exec_cpu", "execute CPU µs"), ("status_rps", "status req/s"),
             ("status_cpu", "status CPU µs"), ("e2e_p50", "e2e p50 ms")]
-    lines = ["| round | order | figure | " + " | ".join(results.services) + " |",
+    lines = ["| round | order (load) | figure | " + " | ".join(results.services) + " |",
              "|---:|---|---|" + "---:|" * len(results.services)]
     for round_no, order in enumerate(results.orders):
+        load = f" ({results.loads[round_no]:.1f})" if round_no < len(results.loads) else ""
         for key, label in keys:
             cells = []
             for service in results.services:
                 rounds = results.rounds.get(service, [])
                 value = rounds[round_no].get(key, float("nan")) if round_no < len(rounds) else float("nan")
                 cells.append(_cell(value, "{:.1f}" if key == "e2e_p50" else "{:.0f}"))
-            lines.append(f"| {round_no + 1} | {' → '.join(order)} | {label} | " + " | ".join(cells) + " |")
+            lines.append(f"| {round_no + 1} | {' → '.join(order)}{load} | {label} | " + " | ".join(cells) + " |")
     return lines

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from bench.api.cpu import tree_cpu
 from config.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,18 +56,33 @@ class Service:
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         handle.close()
 
-    def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
+    def wait_ready(self, timeout: float = 600) -> float:
+        """Seconds until the service answers and its processes are done starting (see `_settle`)."""
+        started = time.monotonic()
+        deadline = started + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited during start-up")
+                raise RuntimeError(f"{self.name} exited during start-up (see its log)")
             try:
                 if httpx.get(self.base + self.ready_path, headers=self.headers, timeout=2).status_code < 500:
-                    return
+                    self._settle(deadline)
+                    return time.monotonic() - started
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not start on port {self.port}")
+        raise RuntimeError(f"{self.name} did not start on port {self.port} within {timeout:.0f} s")
+
+    def _settle(self, deadline: float) -> None:
+        # With `uvicorn --workers N` the first process to answer says nothing of the others, which
+        # may still be importing (500 task modules each on a loaded machine): wait until the whole
+        # process tree is idle, so the first round does not measure their start-up.
+        last = sum(tree_cpu(self.pid).values())
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            now = sum(tree_cpu(self.pid).values())
+            if now - last < 0.05:
+                return
+            last = now
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

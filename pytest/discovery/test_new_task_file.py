@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -169,3 +170,47 @@ async def test_progress_is_shown_while_the_task_runs(scratch_client: httpx.Async
     assert running["ready"] is False and running["started_at"] is not None
     done = await wait_for_status(scratch_client, task_id)
     assert (done["status"], done["result"]) == ("SUCCESS", 8)
+
+
+async def _registry_row(db: asyncpg.Connection, task_id: str) -> asyncpg.Record | None:
+    return await db.fetchrow("select status, started_at, finished_at, worker, result::text as result, error, origin "
+                             "from task_runs where task_id = $1", task_id)
+
+
+async def test_the_registry_says_started_while_the_run_executes_then_records_its_end(
+    scratch_client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    response = await scratch_client.post("/tasks/execute/steps", json={"steps": 10, "pause_s": 0.4})
+    task_id = response.json()["task_id"]
+    # The worker records the start before the body runs (repositories/run_registry.py).
+    deadline = asyncio.get_running_loop().time() + 30
+    row = await _registry_row(db, task_id)
+    while row is None or row["status"] == "PENDING":
+        assert asyncio.get_running_loop().time() < deadline, row
+        await asyncio.sleep(0.05)
+        row = await _registry_row(db, task_id)
+    assert row["status"] == "STARTED", dict(row)
+    assert row["started_at"] is not None and row["worker"] and row["finished_at"] is None
+    running = (await scratch_client.get(f"/tasks/status/{task_id}")).json()
+    assert running["ready"] is False and running["started_at"] == row["started_at"].isoformat()
+    assert (await wait_for_status(scratch_client, task_id))["status"] == "SUCCESS"
+    done = await _registry_row(db, task_id)
+    assert done is not None
+    assert (done["status"], done["result"], done["error"], done["origin"]) == ("SUCCESS", "10", None, "api")
+    assert done["started_at"] == row["started_at"] and done["finished_at"] >= done["started_at"]
+
+
+async def test_a_failed_run_is_recorded_as_failed_with_its_error(
+    scratch_client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    response = await scratch_client.post("/tasks/execute/write-note", json={"text": "doomed", "fail_after_write": True})
+    task_id = response.json()["task_id"]
+    assert (await wait_for_status(scratch_client, task_id))["status"] == "FAILURE"
+    deadline = asyncio.get_running_loop().time() + 30
+    row = await _registry_row(db, task_id)
+    while row is None or row["status"] != "FAILURE":  # the registry is written just after the result backend
+        assert asyncio.get_running_loop().time() < deadline, row
+        await asyncio.sleep(0.05)
+        row = await _registry_row(db, task_id)
+    assert row["error"] == "RuntimeError: failing on purpose after the write"
+    assert row["result"] == "null" and row["finished_at"] >= row["started_at"]
