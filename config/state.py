@@ -57,12 +57,13 @@ def build_hub_redis(settings: Settings) -> aioredis.Redis:
     """The client of the run-event hub's one pub/sub connection (services.run_event_hub).
 
     No retry: a reconnected subscription would have missed messages, so a failure reaches the
-    followers instead. Health checks ping the idle connection, so a dead one is noticed.
+    followers instead. No connection-level health check either: its PING would read the reply
+    on the connection the hub's reader task is reading; the hub pings an idle connection itself.
     """
     timeout = settings.redis.socket_timeout_s
     return aioredis.Redis.from_url(
         settings.redis.url, socket_timeout=timeout, socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0), max_connections=4, health_check_interval=10,
+        retry=Retry(NoBackoff(), 0), max_connections=4, health_check_interval=0,
     )
 
 

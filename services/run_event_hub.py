@@ -26,6 +26,7 @@ from services.errors import ServiceUnavailableError
 
 log = logging.getLogger("toolbox.run_events")
 Message = tuple[bytes, bytes]  # (channel, payload)
+IDLE_PING_S = 10.0
 
 
 class Subscription:
@@ -114,9 +115,10 @@ class RunEventHub:
         followers, pending = self._followers, self._pending
         try:
             while True:
-                # The timeout only bounds one read: check_health pings an idle connection meanwhile.
-                message = await pubsub.get_message(timeout=30)
+                message = await pubsub.get_message(timeout=IDLE_PING_S)
                 if message is None:
+                    # Idle: a PING whose answer must come within the next read's time, or the connection is dead.
+                    await pubsub.ping()
                     continue
                 kind, channel = message["type"], message["channel"]
                 if kind == "message":

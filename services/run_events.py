@@ -33,7 +33,7 @@ from background.processors.run_events import (
     now_iso,
 )
 from services.errors import InvalidParametersError, ServiceUnavailableError
-from services.run_event_hub import RunEventHub
+from services.run_event_hub import Message, RunEventHub
 from services.task_runs import TaskRunService
 
 MAX_WAIT_S = 60.0
@@ -91,18 +91,24 @@ class RunEventService:
         self._runs = runs
         self._ttl_s = ttl_s
 
-    async def _backlog(self, key: str, after: str) -> AsyncIterator[RunEvent]:
-        """The stream's entries after `after`, page by page."""
+    async def _backlog(self, key: str, after: str) -> AsyncIterator[list[RunEvent]]:
+        """The stream's entries after `after`, page by page, up to its final entry."""
         while True:
             try:
                 page: Any = await self._client.xrange(key, min=f"({after}", max="+", count=_PAGE)
             except (RedisError, OSError) as exc:
                 raise _unavailable(exc) from exc
+            batch = []
             for raw_id, fields in page:
-                after = raw_id.decode()
-                yield RunEvent(after, fields.get(b"type", b"status").decode(), fields.get(b"data", b"{}").decode(),
-                               fields.get(b"final") == b"1")
-            if len(page) < _PAGE:
+                final = fields.get(b"final") == b"1"
+                batch.append(RunEvent(raw_id.decode(), fields.get(b"type", b"status").decode(),
+                                      fields.get(b"data", b"{}").decode(), final))
+                if final:
+                    break
+            if batch:
+                yield batch
+                after = batch[-1].id or after
+            if len(page) < _PAGE or batch[-1].final:
                 return
 
     async def wait(self, task_id: str, wait_s: float) -> dict[str, Any]:
@@ -133,55 +139,66 @@ class RunEventService:
             await self._hub.release(sub)
         return view
 
-    async def events(self, task_id: str, last_event_id: str | None) -> AsyncIterator[RunEvent]:
-        """Every stream entry after `last_event_id` (all of them without one), live, up to the final state."""
+    async def events(self, task_id: str, last_event_id: str | None) -> AsyncIterator[list[RunEvent]]:
+        """Every stream entry after `last_event_id` (all of them without one), live, up to the final state.
+
+        Entries come in batches: those already there when the follower looks are sent at once.
+        """
         if last_event_id is not None and not _STREAM_ID.match(last_event_id):
             raise InvalidParametersError("Last-Event-ID must be an id this stream sent (like 1700000000000-0).")
         view = await self._runs.status(task_id)  # RunNotFoundError before the stream starts
         return self._follow(task_id, last_event_id or "0-0", view)
 
-    async def _follow(self, task_id: str, after: str, view: dict[str, Any]) -> AsyncIterator[RunEvent]:
+    async def _follow(self, task_id: str, after: str, view: dict[str, Any]) -> AsyncIterator[list[RunEvent]]:
         key = events_key(task_id)
-        async for event in self._backlog(key, after):
-            yield event
-            if event.final:
+        async for batch in self._backlog(key, after):
+            yield batch
+            if batch[-1].final:
                 return
-            after = event.id or after
+            after = batch[-1].id or after
         if view["ready"]:
             # Finished without a final event (killed worker, expired stream): its registry state ends it.
-            yield self._snapshot(view)
+            yield [self._snapshot(view)]
             return
         sub = await self._hub.subscribe(key)
         try:
-            async for event in self._backlog(key, after):  # what came before the subscription took effect
-                yield event
-                if event.final:
+            async for batch in self._backlog(key, after):  # what came before the subscription took effect
+                yield batch
+                if batch[-1].final:
                     return
-                after = event.id or after
+                after = batch[-1].id or after
             position = _position(after)
+            queue = sub.queue
             while True:
-                try:
-                    item = sub.queue.get_nowait()
-                except asyncio.QueueEmpty:
+                items: list[Message | BaseException] = []
+                if queue.empty():
                     try:
                         async with asyncio.timeout(IDLE_BLOCK_S):
-                            item = await sub.queue.get()
+                            items.append(await queue.get())
                     except TimeoutError:
                         view = await self._runs.status(task_id)
-                        if view["ready"] and sub.queue.empty():
-                            yield self._snapshot(view)
+                        if view["ready"] and queue.empty():
+                            yield [self._snapshot(view)]
                             return
                         continue
-                if isinstance(item, BaseException):
-                    raise item
-                event = _published(item[1])
-                entry_position = _position(event.id or "0-0")
-                if entry_position <= position:
-                    continue  # already sent from the backlog
-                position = entry_position
-                yield event
-                if event.final:
-                    return
+                while not queue.empty():  # and whatever else is already there, in order
+                    items.append(queue.get_nowait())
+                batch = []
+                for item in items:
+                    if isinstance(item, BaseException):
+                        raise item
+                    event = _published(item[1])
+                    entry_position = _position(event.id or "0-0")
+                    if entry_position <= position:
+                        continue  # already sent from the backlog
+                    position = entry_position
+                    batch.append(event)
+                    if event.final:
+                        break
+                if batch:
+                    yield batch
+                    if batch[-1].final:
+                        return
         finally:
             await self._hub.release(sub)
 

@@ -94,6 +94,10 @@ async def _follow(url: str, token: str, pid: int, path: str, runs: int, seconds:
     limits = httpx.Limits(max_connections=runs + 10, max_keepalive_connections=runs + 10)
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120,
                                  limits=limits) as http:
+        # Warm up (lazy imports, first connections) on a finished no-op, outside the meter.
+        warm = await _submit(http, "/tasks/execute/ping", {})
+        await http.get(f"/tasks/status/{warm}", params={"wait": 30})
+        await (_stream if mode == "stream" else _poll)(http, warm)
         ids = [await _submit(http, path, {"seconds": seconds}) for _ in range(runs)]
         cpu0, t0 = _cpu_s(pid), time.monotonic()
         await asyncio.gather(*[(_stream if mode == "stream" else _poll)(http, i) for i in ids])
@@ -195,6 +199,11 @@ def main() -> int:
             _wait_worker(url, token)
             time.sleep(1.0)  # the stack idle before one-at-a-time latencies
             latencies = latency.measure(port, token, args.rounds)
+    except BaseException:
+        for log in ("api.log", "worker.log", "worker2.log"):  # the scratch folder goes: show why it failed
+            if (scratch / log).exists():
+                print(f"--- {log} (last lines)\n" + "\n".join((scratch / log).read_text().splitlines()[-40:]))
+        raise
     finally:
         _stop_all(workers + servers)
         valkey.stop()
@@ -212,8 +221,9 @@ def _wait_worker(url: str, token: str) -> None:
     """Until a no-op submitted through the API has run: the new worker consumes."""
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
         task_id = http.post("/tasks/execute/ping", json={}).json()["task_id"]
-        if http.get(f"/tasks/status/{task_id}", params={"wait": 60}).json()["status"] != "SUCCESS":
-            raise RuntimeError("the latency worker did not run a ping within 60 s")
+        body = http.get(f"/tasks/status/{task_id}", params={"wait": 60}).json()
+        if body.get("status") != "SUCCESS":
+            raise RuntimeError(f"the latency worker did not run a ping within 60 s: {body}")
 
 
 def _report(args: argparse.Namespace, stream_cpu: float, stream_wall: float, poll_cpu: float, poll_wall: float,
