@@ -39,6 +39,8 @@ from services.task_runs import TaskRunService
 MAX_WAIT_S = 60.0
 # A follower that heard nothing for this long re-checks the registry.
 IDLE_BLOCK_S = 15.0
+# How long a stream holds a live event for the ones that follow it (one write for the burst).
+COALESCE_S = 0.02
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 _PAGE = 500
 
@@ -76,6 +78,10 @@ def _finished(channel: bytes, payload: bytes) -> bool:
             return False
         return isinstance(meta, dict) and meta.get("status") in TERMINAL
     return payload.split(b" ", 3)[2:3] == [b"1"]
+
+
+def _final_message(item: Message | BaseException) -> bool:
+    return isinstance(item, BaseException) or _finished(*item)
 
 
 def _unavailable(exc: BaseException, what: str = "the run cannot be followed") -> ServiceUnavailableError:
@@ -181,6 +187,10 @@ class RunEventService:
                             yield [self._snapshot(view)]
                             return
                         continue
+                    if not _final_message(items[0]):
+                        # A live run's events come in bursts (a log line, then its progress): sent
+                        # together they cost one write. A final event goes out at once.
+                        await asyncio.sleep(COALESCE_S)
                 while not queue.empty():  # and whatever else is already there, in order
                     items.append(queue.get_nowait())
                 batch = []
