@@ -102,6 +102,14 @@ class RunEventHub:
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.unsubscribe(*gone)
 
+    async def connected(self) -> None:
+        """Open the hub's connection if needed; ServiceUnavailableError when Redis cannot be reached."""
+        try:
+            await self._connected()
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise ServiceUnavailableError("Redis is unreachable; the run cannot be followed.",
+                                          description=f"{type(exc).__name__}: {exc}") from exc
+
     async def _connected(self) -> PubSub:
         async with self._connecting:
             if self._pubsub is None:

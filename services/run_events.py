@@ -153,22 +153,25 @@ class RunEventService:
         if last_event_id is not None and not _STREAM_ID.match(last_event_id):
             raise InvalidParametersError("Last-Event-ID must be an id this stream sent (like 1700000000000-0).")
         view = await self._runs.status(task_id)  # RunNotFoundError before the stream starts
+        await self._hub.connected()  # and Redis out of reach is a 503, not a stream cut at once
         return self._follow(task_id, last_event_id or "0-0", view)
 
     async def _follow(self, task_id: str, after: str, view: dict[str, Any]) -> AsyncIterator[list[RunEvent]]:
         key = events_key(task_id)
-        async for batch in self._backlog(key, after):
-            yield batch
-            if batch[-1].final:
-                return
-            after = batch[-1].id or after
         if view["ready"]:
-            # Finished without a final event (killed worker, expired stream): its registry state ends it.
+            # A finished run: its stream as it is. Finished without a final event (killed worker,
+            # expired stream), its registry state ends it.
+            async for batch in self._backlog(key, after):
+                yield batch
+                if batch[-1].final:
+                    return
             yield [self._snapshot(view)]
             return
+        # A live run: subscribed first, so the backlog read next and the live entries overlap
+        # (repeats are skipped by id) and nothing falls between them.
         sub = await self._hub.subscribe(key)
         try:
-            async for batch in self._backlog(key, after):  # what came before the subscription took effect
+            async for batch in self._backlog(key, after):
                 yield batch
                 if batch[-1].final:
                     return
