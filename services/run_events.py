@@ -190,10 +190,15 @@ class RunEventService:
                             yield [self._snapshot(view)]
                             return
                         continue
-                    if not _final_message(items[0]):
-                        # A live run's events come in bursts (a log line, then its progress): sent
-                        # together they cost one write. A final event goes out at once.
-                        await asyncio.sleep(COALESCE_S)
+                    # A live run's events come in bursts (a log line, then its progress): held up to
+                    # COALESCE_S for the rest of the burst, they cost one write. A final event goes out at once.
+                    held_until = time.monotonic() + COALESCE_S
+                    while not _final_message(items[-1]) and (left := held_until - time.monotonic()) > 0:
+                        try:
+                            async with asyncio.timeout(left):
+                                items.append(await queue.get())
+                        except TimeoutError:
+                            break
                 while not queue.empty():  # and whatever else is already there, in order
                     items.append(queue.get_nowait())
                 batch = []

@@ -144,7 +144,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--phases", default="stream,poll,latency",
-                        help="comma-separated subset of stream,poll,latency (RESULTS.md is written only for all three)")
+                        help="comma-separated subset of stream,poll,latency,trace (trace: where the latency goes; "
+                             "RESULTS.md is written only with stream, poll and latency)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="write py-spy samples of the API process during each follow phase into this folder")
     args = parser.parse_args()
@@ -163,6 +164,7 @@ def main() -> int:
     servers: list[subprocess.Popen[bytes]] = []
     stream_cpu = stream_wall = poll_cpu = poll_wall = float("nan")
     latencies: dict[str, list[float]] = {}
+    traced: dict[str, float] = {}
     try:
         subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
                        capture_output=True)
@@ -199,6 +201,8 @@ def main() -> int:
             _wait_worker(url, token)
             time.sleep(1.0)  # the stack idle before one-at-a-time latencies
             latencies = latency.measure(port, token, args.rounds)
+            if "trace" in phases:
+                traced = latency.trace(port, token, args.rounds, valkey.url)
     except BaseException:
         for log in ("api.log", "worker.log", "worker2.log"):  # the scratch folder goes: show why it failed
             if (scratch / log).exists():
@@ -210,7 +214,7 @@ def main() -> int:
         postgres.stop()
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
-    body = _report(args, stream_cpu, stream_wall, poll_cpu, poll_wall, latencies)
+    body = _report(args, stream_cpu, stream_wall, poll_cpu, poll_wall, latencies, traced)
     print(body)
     if phases >= {"stream", "poll", "latency"}:
         replace_section(ROOT / "bench" / "RESULTS.md", "Console: following runs (bench.console)", body)
@@ -227,7 +231,7 @@ def _wait_worker(url: str, token: str) -> None:
 
 
 def _report(args: argparse.Namespace, stream_cpu: float, stream_wall: float, poll_cpu: float, poll_wall: float,
-            latencies: dict[str, list[float]]) -> str:
+            latencies: dict[str, list[float]], traced: dict[str, float]) -> str:
     events = args.runs * (2 * args.seconds + 2)  # STARTED, a log line and a progress per second, the final state
     polls = args.runs * args.seconds
     load = os.getloadavg()
@@ -260,6 +264,10 @@ def _report(args: argparse.Namespace, stream_cpu: float, stream_wall: float, pol
             ms = sorted(v * 1000 for v in values)
             p50, p90 = statistics.median(ms), ms[max(0, int(len(ms) * 0.9) - 1)]
             lines.append(f"| {name} | {p50:.1f} | {p90:.1f} | {p50 - base:+.1f} ms |")
+    if traced:
+        lines += ["", "Where the time goes (`--phases latency,trace`; medians, ms; stream ids and `date_done` "
+                  "give the Redis and worker side):", "", "| step | ms |", "|---|---:|"]
+        lines += [f"| {name} | {value:.1f} |" for name, value in traced.items()]
     return "\n".join(lines)
 
 

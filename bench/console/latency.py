@@ -12,6 +12,7 @@ import http.client
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 PATHS = ("delay().get()", "submit + ?wait", "submit + stream")
 
@@ -86,3 +87,54 @@ def measure(port: int, token: str, rounds: int, pause_s: float = 0.05) -> dict[s
     finally:
         client.close()
     return out
+
+
+def trace(port: int, token: str, rounds: int, redis_url: str) -> dict[str, float]:
+    """Where the milliseconds of submit + stream and submit + ?wait go (medians, ms).
+
+    Clocks: this process's wall clock, the Redis server's (stream ids are its milliseconds) and
+    the worker's (the result backend's `date_done`): one machine, so one clock, to the millisecond.
+    """
+    import statistics
+    from datetime import datetime
+
+    import redis
+
+    client, store = Http(port, token), redis.Redis.from_url(redis_url)
+    parts: dict[str, list[float]] = {name: [] for name in TRACE_PARTS}
+
+    def stored_at(task_id: str) -> float:
+        meta = json.loads(store.get(f"celery-task-meta-{task_id}") or b"{}")
+        return datetime.fromisoformat(meta["date_done"]).timestamp()
+
+    try:
+        for _ in range(rounds):
+            time.sleep(0.05)
+            t0 = time.time()
+            task_id = client.submit("/tasks/execute/ping")
+            t1 = time.time()
+            client.stream(f"/tasks/status/{task_id}/events")
+            t2 = time.time()
+            entries: Any = store.xrange(f"toolbox:run-events:{task_id}")
+            started, final = (int(entries[i][0].split(b"-")[0]) / 1000 for i in (0, -1))
+            done = stored_at(task_id)
+            for name, value in zip(TRACE_PARTS[:5], (t1 - t0, started - t1, done - started, final - done, t2 - final),
+                                   strict=True):
+                parts[name].append(value * 1000)
+            time.sleep(0.05)
+            task_id = client.submit("/tasks/execute/ping")
+            client.call("GET", f"/tasks/status/{task_id}?wait=30")
+            parts[TRACE_PARTS[5]].append((time.time() - stored_at(task_id)) * 1000)
+    finally:
+        client.close()
+        store.close()
+    return {name: statistics.median(values) for name, values in parts.items()}
+
+
+TRACE_PARTS = (
+    "stream: POST execute (client)", "stream: 202 → STARTED event (broker, worker prerun)",
+    "stream: STARTED event → result stored (the no-op, backend write)",
+    "stream: result stored → final event (worker postrun)",
+    "stream: final event → end of stream at the client (API)",
+    "?wait: result stored → answer at the client (API)",
+)

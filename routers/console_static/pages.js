@@ -169,7 +169,7 @@ export async function runPage(main, taskId, cleanup) {
       h("dt", {}, "Parent run"), h("dd", {}, view.parent_id ? runLink(view.parent_id) : "—"),
       h("dt", {}, "Retried as"), h("dd", { id: "retry-runs" }, retryRuns.length
         ? h("ul.retry-runs", {}, retryRuns.map((r) => h("li", {}, runLink(r.task_id), " ", badge(r.status), " ",
-          h("span.muted.small", {}, when(r.submitted_at)))))
+          h("span.muted.small", { title: when(r.submitted_at) }, ago(r.submitted_at)))))
         : "—"),
       h("dt", {}, "Parameters"), h("dd", {}, h("pre.json", {}, JSON.stringify(view.params || {}, null, 2))));
     if (view.error) result.replaceChildren(h("div.error-box", { role: "alert" }, view.error));
