@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 
 import redis.asyncio as aioredis
@@ -27,6 +28,8 @@ from services.errors import ServiceUnavailableError
 log = logging.getLogger("toolbox.run_events")
 Message = tuple[bytes, bytes]  # (channel, payload)
 IDLE_PING_S = 10.0
+# After a failed connect, follows fail at once for this long instead of each waiting for a timeout.
+RETRY_AFTER_S = 1.0
 
 
 class Subscription:
@@ -52,6 +55,7 @@ class RunEventHub:
         # Redis confirms them in that order on the connection.
         self._pending: dict[bytes, deque[asyncio.Future[None]]] = {}
         self._connecting = asyncio.Lock()
+        self._down_until = 0.0
 
     @property
     def channels(self) -> int:
@@ -113,8 +117,17 @@ class RunEventHub:
     async def _connected(self) -> PubSub:
         async with self._connecting:
             if self._pubsub is None:
+                # Followers queued behind a failed attempt fail at once, not one connect timeout each.
+                if time.monotonic() < self._down_until:
+                    raise ConnectionError("Redis could not be reached a moment ago")
                 pubsub = self._client.pubsub()
-                await asyncio.wait_for(pubsub.connect(), self._timeout_s)  # takes and opens the connection
+                try:
+                    await asyncio.wait_for(pubsub.connect(), self._timeout_s)  # takes and opens the connection
+                except BaseException:
+                    self._down_until = time.monotonic() + RETRY_AFTER_S
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()
+                    raise
                 self._pubsub = pubsub
                 self._reader = asyncio.create_task(self._read(pubsub), name="run-event-hub")
             return self._pubsub
