@@ -20,7 +20,8 @@ from config.settings import Settings
 from repositories.run_registry import RunRegistry
 from services.auth import TokenService
 from services.idempotency import IdempotentLaunches
-from services.run_events import IDLE_BLOCK_S, RunEventService
+from services.run_event_hub import RunEventHub
+from services.run_events import RunEventService
 from services.schedules import ScheduleService
 from services.single_run import SingleRunGuard
 from services.task_runs import TaskRunService
@@ -41,21 +42,28 @@ class AppState:
     pool: asyncpg.Pool
     idempotency: IdempotentLaunches
     events: RunEventService
-    blocking_redis: aioredis.Redis
+    hub: RunEventHub
+    hub_redis: aioredis.Redis
 
     async def close(self) -> None:
+        await self.hub.close()
         await self.redis.aclose()
-        await self.blocking_redis.aclose()
+        await self.hub_redis.aclose()
         await self.pool.close()
         await self.engine.dispose()
 
 
-def build_blocking_redis(settings: Settings) -> aioredis.Redis:
-    """A client for `XREAD BLOCK` (run followers): its reads may last an idle block, each holds a connection."""
+def build_hub_redis(settings: Settings) -> aioredis.Redis:
+    """The client of the run-event hub's one pub/sub connection (services.run_event_hub).
+
+    No retry: a reconnected subscription would have missed messages, so a failure reaches the
+    followers instead. No connection-level health check either: its PING would read the reply
+    on the connection the hub's reader task is reading; the hub pings an idle connection itself.
+    """
     timeout = settings.redis.socket_timeout_s
     return aioredis.Redis.from_url(
-        settings.redis.url, socket_timeout=IDLE_BLOCK_S + timeout + 5, socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 1), max_connections=2048, health_check_interval=30,
+        settings.redis.url, socket_timeout=timeout, socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0), max_connections=4, health_check_interval=0,
     )
 
 
@@ -81,9 +89,10 @@ async def build_state(settings: Settings, processor: BaseProcessor) -> AppState:
     runs = TaskRunService(RunRegistry(pool), TaskPublisher(celery_app, client, settings.redis.publish_timeout_s),
                           results, single_run)
     schedules = ScheduleService.build(settings, processor, client, repositories)
-    blocking = build_blocking_redis(settings)
-    events = RunEventService(blocking, runs, settings.celery.result_expires_s)
+    hub_client = build_hub_redis(settings)
+    hub = RunEventHub(hub_client, settings.redis.socket_timeout_s)
+    events = RunEventService(client, hub, runs, settings.celery.result_expires_s)
     return AppState(settings=settings, engine=engine, redis=client, repositories=repositories,
                     processor=processor, tokens=TokenService(settings.auth), runs=runs, schedules=schedules, pool=pool,
                     idempotency=IdempotentLaunches(client, runs),
-                    events=events, blocking_redis=blocking)
+                    events=events, hub=hub, hub_redis=hub_client)
