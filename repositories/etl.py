@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,10 @@ def _value(kind: str, column: str) -> str:
             f"and cast(cast({column} as date) as text) = {column} then cast({column} as date) end")
 
 
+# The notice COPY ... (ON_ERROR ignore, LOG_VERBOSITY verbose) sends for each line it skips (PostgreSQL 17+).
+SKIPPED_LINE = re.compile(r'^skipping row due to data type incompatibility at line (\d+) for column "')
+
+
 class _NotOneRecordPerLine(Exception):
     """COPY read a different number of records than the file has lines (a quoted line break)."""
 
@@ -78,11 +83,15 @@ class EtlRepository(RebuildRepository):
         assert driver is not None
         return driver
 
-    async def stage_fields(self, path: Path, spec: CsvFile, data_lines: int) -> bool:
-        """COPY the file as CSV into `etl_fields`; False when it needs the exact path (nothing staged then).
+    async def stage_fields(self, path: Path, spec: CsvFile, data_lines: int) -> list[int] | None:
+        """COPY the file as CSV into `etl_fields`; None when it needs the exact path (nothing staged then),
+        else the line numbers of the lines COPY left out because a number field is no number.
 
-        Number columns are typed here, so COPY's own parser reads them; a field that is no number
-        makes COPY fail and the file take the exact path, where the check names the line.
+        Number columns are typed here, so COPY's own parser reads them. On PostgreSQL 17 and later
+        COPY skips a line whose number does not convert (`ON_ERROR ignore`) and names it in a notice
+        (`LOG_VERBOSITY verbose`), so one typo no longer sends the whole file down the exact path;
+        `split_skipped` gives those lines their reasons. On older servers such a field makes COPY
+        fail and the file take the exact path, where the check names the line.
         """
         width = len(spec.columns)
         columns = [f"f{i}" for i in range(1, width + 1)]
@@ -91,20 +100,48 @@ class EtlRepository(RebuildRepository):
         await self.session.execute(text(
             "create temp table etl_fields (line_number integer generated always as identity (start with 2), "
             + ", ".join(f"{c} {t}" for c, t in zip(columns, types, strict=True)) + ") on commit drop"))
+        driver = await self._driver()
+        # force_not_null: an empty text field is '' as on the exact path, not NULL.
+        texts = ", ".join(c for c, t in zip(columns, types, strict=True) if t == "text")
+        skip = driver.get_server_version() >= (17,)
+        options = (f"format csv, header true, encoding 'utf-8', force_not_null ({texts})"
+                   + (", on_error ignore, log_verbosity verbose" if skip else ""))
+        skipped: list[int] = []
+
+        def listen(_: object, message: asyncpg.PostgresLogMessage) -> None:
+            found = SKIPPED_LINE.match(message.message or "")
+            if found:
+                skipped.append(int(found.group(1)))
+
         # A savepoint of our own on the driver connection: a COPY that fails leaves nothing behind.
         await self.savepoint("etl_copy")
+        driver.add_log_listener(listen)
         try:
-            # force_not_null: an empty text field is '' as on the exact path, not NULL.
-            status = await (await self._driver()).copy_to_table(
-                "etl_fields", source=path, columns=columns, format="csv", header=True, encoding="utf-8",
-                force_not_null=[c for c, t in zip(columns, types, strict=True) if t == "text"])
-            if int(status.split()[-1]) != data_lines:
+            # asyncpg's copy_to_table has no ON_ERROR option; _copy_in runs the COPY it is given
+            # (pyproject bounds asyncpg; pytest/domain/test_etl.py covers this path).
+            status = await driver._copy_in(f"copy etl_fields ({', '.join(columns)}) from stdin ({options})",
+                                           path, None)
+            # Every line is a record (no quoted line break), and every line COPY skipped was named in
+            # a notice we could read (notices in another language than English are not: exact path).
+            if int(status.split()[-1]) + len(skipped) != data_lines:
                 raise _NotOneRecordPerLine
         except (asyncpg.exceptions.DataError, _NotOneRecordPerLine):
             await self.rollback_to("etl_copy")
-            return False
+            return None
+        finally:
+            driver.remove_log_listener(listen)
         await self.release("etl_copy")
-        return True
+        return skipped
+
+    async def split_skipped(self, spec: CsvFile, skipped: list[int]) -> None:
+        """After a COPY that skipped `skipped` lines (see `stage_fields`; `etl_raw` staged too): `etl_split`
+        holds those lines split by SQL and every line COPY read, as text, so the exact path's checks
+        give each line the reason it would have had, duplicates across all lines included."""
+        width = len(spec.columns)
+        await self.split(spec, only=skipped)
+        await self.session.execute(text(
+            f"insert into etl_split select line_number, null, {', '.join(f'cast(f{i} as text)' for i in range(1, width + 1))}, "
+            f"{width} from etl_fields"))
 
     async def savepoint(self, name: str) -> None:
         """A savepoint on the driver connection (SQLAlchemy's session does not track it)."""
@@ -128,17 +165,18 @@ class EtlRepository(RebuildRepository):
                                    quote="\x01", encoding="utf-8")
         return int((await self.session.execute(text("select count(*) from etl_raw"))).scalar_one())
 
-    async def split(self, spec: CsvFile) -> None:
-        """Exact path: split each staged line of `etl_raw` into fields, once, into `etl_split`
-        (line_number, raw, f1 .. fN as text, nf: the number of fields found); blank lines are left out."""
+    async def split(self, spec: CsvFile, *, only: list[int] | None = None) -> None:
+        """Exact path: split each staged line of `etl_raw` (or the lines `only`) into fields, once, into
+        `etl_split` (line_number, raw, f1 .. fN as text, nf: the number of fields found); blank lines are left out."""
         split = ", ".join(f"f[{i}] as f{i}" for i in range(1, len(spec.columns) + 1))
+        lines = "line_number > 1" if only is None else "line_number = any(:only)"
         await self.session.execute(text("drop table if exists etl_split"))
         await self.session.execute(text(f"""
             create temp table etl_split on commit drop as
             select line_number, raw, {split}, cardinality(f) as nf
             from (select line_number, raw, {SPLIT} as f
-                  from (select line_number, rtrim(raw, E'\\r') as raw from etl_raw where line_number > 1) as lines
-                  where btrim(coalesce(raw, '')) <> '') as lines"""))
+                  from (select line_number, rtrim(raw, E'\\r') as raw from etl_raw where {lines}) as lines
+                  where btrim(coalesce(raw, '')) <> '') as lines"""), {} if only is None else {"only": only})
 
     @staticmethod
     def _parsed(spec: CsvFile, *, exact: bool) -> str:
