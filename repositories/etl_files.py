@@ -1,11 +1,12 @@
 """Per-file SQL of the CSV loads: the checks that give a line its reject reason, and the upsert.
 
-Each `CHECKED` select reads `parsed(line_number, raw, f1 .. fN, v1 .. vN, nf)` and yields one row
-per line with `reason` null for a good line; the first failing check names the reason. `f` is the
-field as written, `v` its value: trimmed text, or for a number or date column the typed value,
-null when the field is not one (see `EtlRepository.check`). A reason quotes the field as written
-when it is no value of its type, and the value as it would be stored (`-5.00`) when it is out of range. Checks mirror the tables'
-constraints, so a good line never makes the insert fail. Duplicates are found with one hash
+Each file's `Checked` reads `parsed(line_number, raw, f1 .. fN, v1 .. vN, nf)`: `reasons` yields
+one row per line with `reason` null for a good line (the first failing check names the reason),
+`good` the good lines alone, from the same list of checks. `f` is the field as written, `v` its
+value: trimmed text, or for a number or date column the typed value, null when the field is not
+one (see `EtlRepository._parsed`). A reason quotes the field as written when it is no value of its
+type, and the value as it would be stored (`-5.00`) when it is out of range. Checks mirror the
+tables' constraints, so a good line never makes the insert fail. Duplicates are found with one hash
 aggregate over the keys (no sort of the file).
 """
 
