@@ -17,6 +17,8 @@ PROGRESS_PREFIX = "toolbox:progress:"
 # A revoked run id (value b"1"), checked by the worker before a run starts. TTL: CELERY_RESULT_EXPIRES_S.
 REVOKED_PREFIX = "toolbox:revoked:"
 # A run's events (Stream), log lines (list) and log bounds (hash). TTL: CELERY_RESULT_EXPIRES_S.
+# The events key is also the pub/sub channel each entry is published on, and Celery publishes each
+# stored state on the result key's name: the API's run-event hub subscribes to both.
 RUN_EVENTS_PREFIX = "toolbox:run-events:"
 RUN_LOGS_PREFIX = "toolbox:run-logs:"
 RUN_LOGS_META_PREFIX = "toolbox:run-logs-meta:"

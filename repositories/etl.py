@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from sqlalchemy import text
 
-from repositories.etl_files import CsvFile
+from repositories.etl_files import FIRST_DATE, LAST_DATE, CsvFile
 from repositories.factoring_sql import RebuildRepository
 
 # A CSV line split into fields, in SQL. Lines without quotes (nearly all) take the cheap path;
@@ -49,6 +50,10 @@ def _value(kind: str, column: str) -> str:
             f"and cast(cast({column} as date) as text) = {column} then cast({column} as date) end")
 
 
+# The notice COPY ... (ON_ERROR ignore, LOG_VERBOSITY verbose) sends for each line it skips (PostgreSQL 17+).
+SKIPPED_LINE = re.compile(r'^skipping row due to data type incompatibility at line (\d+) for column "')
+
+
 class _NotOneRecordPerLine(Exception):
     """COPY read a different number of records than the file has lines (a quoted line break)."""
 
@@ -78,11 +83,15 @@ class EtlRepository(RebuildRepository):
         assert driver is not None
         return driver
 
-    async def stage_fields(self, path: Path, spec: CsvFile, data_lines: int) -> bool:
-        """COPY the file as CSV into `etl_fields`; False when it needs the exact path (nothing staged then).
+    async def stage_fields(self, path: Path, spec: CsvFile, data_lines: int) -> list[int] | None:
+        """COPY the file as CSV into `etl_fields`; None when it needs the exact path (nothing staged then),
+        else the line numbers of the lines COPY left out because a number field is no number.
 
-        Number columns are typed here, so COPY's own parser reads them; a field that is no number
-        makes COPY fail and the file take the exact path, where the check names the line.
+        Number columns are typed here, so COPY's own parser reads them. On PostgreSQL 17 and later
+        COPY skips a line whose number does not convert (`ON_ERROR ignore`) and names it in a notice
+        (`LOG_VERBOSITY verbose`), so one typo no longer sends the whole file down the exact path;
+        `split_skipped` gives those lines their reasons. On older servers such a field makes COPY
+        fail and the file take the exact path, where the check names the line.
         """
         width = len(spec.columns)
         columns = [f"f{i}" for i in range(1, width + 1)]
@@ -91,20 +100,48 @@ class EtlRepository(RebuildRepository):
         await self.session.execute(text(
             "create temp table etl_fields (line_number integer generated always as identity (start with 2), "
             + ", ".join(f"{c} {t}" for c, t in zip(columns, types, strict=True)) + ") on commit drop"))
+        driver = await self._driver()
+        # force_not_null: an empty text field is '' as on the exact path, not NULL.
+        texts = ", ".join(c for c, t in zip(columns, types, strict=True) if t == "text")
+        skip = driver.get_server_version() >= (17,)
+        options = (f"format csv, header true, encoding 'utf-8', force_not_null ({texts})"
+                   + (", on_error ignore, log_verbosity verbose" if skip else ""))
+        skipped: list[int] = []
+
+        def listen(_: object, message: asyncpg.PostgresLogMessage) -> None:
+            found = SKIPPED_LINE.match(message.message or "")
+            if found:
+                skipped.append(int(found.group(1)))
+
         # A savepoint of our own on the driver connection: a COPY that fails leaves nothing behind.
         await self.savepoint("etl_copy")
+        driver.add_log_listener(listen)
         try:
-            # force_not_null: an empty text field is '' as on the exact path, not NULL.
-            status = await (await self._driver()).copy_to_table(
-                "etl_fields", source=path, columns=columns, format="csv", header=True, encoding="utf-8",
-                force_not_null=[c for c, t in zip(columns, types, strict=True) if t == "text"])
-            if int(status.split()[-1]) != data_lines:
+            # asyncpg's copy_to_table has no ON_ERROR option; _copy_in runs the COPY it is given
+            # (pyproject bounds asyncpg; pytest/domain/test_etl.py covers this path).
+            status = await driver._copy_in(f"copy etl_fields ({', '.join(columns)}) from stdin ({options})",
+                                           path, None)
+            # Every line is a record (no quoted line break), and every line COPY skipped was named in
+            # a notice we could read (notices in another language than English are not: exact path).
+            if int(status.split()[-1]) + len(skipped) != data_lines:
                 raise _NotOneRecordPerLine
         except (asyncpg.exceptions.DataError, _NotOneRecordPerLine):
             await self.rollback_to("etl_copy")
-            return False
+            return None
+        finally:
+            driver.remove_log_listener(listen)
         await self.release("etl_copy")
-        return True
+        return skipped
+
+    async def split_skipped(self, spec: CsvFile, skipped: list[int]) -> None:
+        """After a COPY that skipped `skipped` lines (see `stage_fields`; `etl_raw` staged too): `etl_split`
+        holds those lines split by SQL and every line COPY read, as text, so the exact path's checks
+        give each line the reason it would have had, duplicates across all lines included."""
+        width = len(spec.columns)
+        await self.split(spec, only=skipped)
+        await self.session.execute(text(
+            f"insert into etl_split select line_number, null, {', '.join(f'cast(f{i} as text)' for i in range(1, width + 1))}, "
+            f"{width} from etl_fields"))
 
     async def savepoint(self, name: str) -> None:
         """A savepoint on the driver connection (SQLAlchemy's session does not track it)."""
@@ -128,8 +165,23 @@ class EtlRepository(RebuildRepository):
                                    quote="\x01", encoding="utf-8")
         return int((await self.session.execute(text("select count(*) from etl_raw"))).scalar_one())
 
-    async def check(self, spec: CsvFile, *, exact: bool, duplicates: bool = True) -> None:
-        """Materialise `etl_checked`: every data line, its values and its reject reason (null when good).
+    async def split(self, spec: CsvFile, *, only: list[int] | None = None) -> None:
+        """Exact path: split each staged line of `etl_raw` (or the lines `only`) into fields, once, into
+        `etl_split` (line_number, raw, f1 .. fN as text, nf: the number of fields found); blank lines are left out."""
+        split = ", ".join(f"f[{i}] as f{i}" for i in range(1, len(spec.columns) + 1))
+        lines = "line_number > 1" if only is None else "line_number = any(:only)"
+        await self.session.execute(text("drop table if exists etl_split"))
+        await self.session.execute(text(f"""
+            create temp table etl_split on commit drop as
+            select line_number, raw, {split}, cardinality(f) as nf
+            from (select line_number, raw, {SPLIT} as f
+                  from (select line_number, rtrim(raw, E'\\r') as raw from etl_raw where {lines}) as lines
+                  where btrim(coalesce(raw, '')) <> '') as lines"""), {} if only is None else {"only": only})
+
+    @staticmethod
+    def _parsed(spec: CsvFile, *, exact: bool) -> str:
+        """The CTEs `staged` and `parsed(line_number, raw, f1 .. fN, v1 .. vN, nf)` over the staged file
+        (`etl_fields` on the fast path, `etl_split` on the exact one), which the checks read.
 
         `offset 0` keeps `staged` and `parsed` subqueries of their own: each value is computed once
         per line, where an inlined one would be computed again at every check that reads it
@@ -140,31 +192,45 @@ class EtlRepository(RebuildRepository):
         kinds = {i: spec.type_of(i) for i in range(1, width + 1)}
         fields = ", ".join(f"f{i}" for i in kinds)
         trimmed = ", ".join(f"{_trimmed(kind, f'f{i}', exact)} as t{i}" for i, kind in kinds.items())
-        values = ", ".join(f"{_value(kind, f't{i}')} as v{i}" for i, kind in kinds.items())
-        if exact:
-            split = ", ".join(f"f[{i}] as f{i}" for i in kinds)
-            source = f"""lines as materialized (
-                select line_number, raw, {SPLIT} as f
-                from (select line_number, rtrim(raw, E'\\r') as raw from etl_raw where line_number > 1) as lines
-                where btrim(coalesce(raw, '')) <> ''),
-            split as (select line_number, raw, {split}, cardinality(f) as nf from lines),
-            staged as (select line_number, raw, {fields}, {trimmed}, nf from split offset 0)"""
-        else:
-            source = (f"staged as not materialized (select line_number, null::text as raw, {fields}, {trimmed}, "
-                      f"{width} as nf from etl_fields offset 0)")
-        # not materialized: the check and the duplicate search each scan the staged table
-        parsed = f"{source}, parsed as not materialized (select line_number, raw, {fields}, {values}, nf from staged offset 0)"
-        await self.session.execute(text("drop table if exists etl_checked"))
-        await self.session.execute(text(
-            f"create temp table etl_checked on commit drop as with {parsed} {spec.checks(duplicates=duplicates)}"))
+        # A date is looked up in `etl_calendar` (one hash probe); only a field not found there (not
+        # a date, or one outside the calendar's years) is parsed, to tell the two reasons apart.
+        values = ", ".join(f"coalesce(c{i}.day, {_value(kind, f's.t{i}')}) as v{i}" if kind == "date"
+                           else f"{_value(kind, f's.t{i}')} as v{i}" for i, kind in kinds.items())
+        calendar = " ".join(f"left join etl_calendar c{i} on c{i}.iso = s.t{i}"
+                            for i, kind in kinds.items() if kind == "date")
+        source = (f"select line_number, raw, {fields}, {trimmed}, nf from etl_split" if exact else
+                  f"select line_number, null::text as raw, {fields}, {trimmed}, {width} as nf from etl_fields")
+        kept = ", ".join(f"s.f{i}" for i in kinds)
+        # not materialized: the checks and the duplicate search each scan the staged table
+        return (f"staged as not materialized ({source} offset 0), "
+                f"parsed as not materialized (select s.line_number, s.raw, {kept}, {values}, s.nf "
+                f"from staged s {calendar} offset 0)")
 
-    async def keep_rejects(self, batch: str, file: str) -> int:
-        """Copy the rejected lines of `etl_checked` into `etl_rejects`; returns how many."""
+    async def make_calendar(self) -> None:
+        """`etl_calendar(iso, day)`: every date of the years the checks accept, by its YYYY-MM-DD text
+        (110k rows, built once per batch): a field found there is a date written exactly so and
+        within those years, with no parsing (a date's input and output functions cost ~1 µs a field)."""
+        await self.session.execute(text("drop table if exists etl_calendar"))
+        await self.session.execute(text(
+            "create temp table etl_calendar on commit drop as "
+            "select to_char(d, 'YYYY-MM-DD') as iso, cast(d as date) as day "
+            f"from generate_series(date '{FIRST_DATE}', date '{LAST_DATE}', interval '1 day') as d"))
+        await self.session.execute(text("analyze etl_calendar"))
+
+    async def keep_rejects(self, spec: CsvFile, batch: str, *, exact: bool, duplicates: bool = True) -> int:
+        """Check every staged line and keep the rejected ones, with their reason, in `etl_rejects`;
+        returns how many. Only the rejects are written: the good lines are read again by the insert."""
         result = await self.session.execute(text(
             "insert into etl_rejects (batch, file, line_number, reason, raw) "
-            "select :batch, :file, line_number, reason, raw from etl_checked where reason is not null"),
-            {"batch": batch, "file": file})
+            f"with {self._parsed(spec, exact=exact)} "
+            f"select :batch, :file, line_number, reason, raw from ({spec.checks(duplicates=duplicates)}) as c "
+            "where reason is not null"), {"batch": batch, "file": spec.name})
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def good_lines(self, spec: CsvFile, *, exact: bool, duplicates: bool) -> str:
+        """`with` CTEs ending in `etl_checked`: the good lines of the staged file and their values
+        (a line the checks give no reason), which `spec.insert` reads."""
+        return f"with {self._parsed(spec, exact=exact)}, etl_checked as ({spec.good(duplicates=duplicates)})"
 
     async def fill_reject_lines(self, path: Path, batch: str, file: str) -> None:
         """Give the rejects of a fast-path file their line as written (staged only when there are rejects)."""
@@ -178,10 +244,10 @@ class EtlRepository(RebuildRepository):
         """True when `table` has no row (its first load needs no conflict handling)."""
         return bool((await self.session.execute(text(f"select not exists (select 1 from {table})"))).scalar_one())
 
-    async def upsert(self, statement: str) -> tuple[int, int]:
-        """Run an `insert ... on conflict ... returning (xmax = 0) as inserted`; (inserted, updated)."""
+    async def upsert(self, spec: CsvFile, *, exact: bool) -> tuple[int, int]:
+        """Upsert the good lines of the staged file (`spec.upsert`); (inserted, updated)."""
         row = (await self.session.execute(text(
-            f"with up as ({statement}) "
+            f"{self.good_lines(spec, exact=exact, duplicates=True)}, up as ({spec.upsert}) "
             "select count(*) filter (where inserted), count(*) filter (where not inserted) from up"))).one()
         return int(row[0]), int(row[1])
 

@@ -32,8 +32,10 @@ HISTORY_COLUMNS = (
 
 
 def _filtered(stmt: Select[Any], task_name: str | None, statuses: Sequence[str], submitted_from: datetime | None,
-              submitted_to: datetime | None) -> Select[Any]:
+              submitted_to: datetime | None, parent_id: str | None = None) -> Select[Any]:
     """`stmt` narrowed by the history filters (GET /tasks/runs and the bulk actions share them)."""
+    if parent_id is not None:
+        stmt = stmt.where(TaskRun.parent_id == parent_id)
     if task_name is not None:
         stmt = stmt.where(TaskRun.task_name == task_name)
     if statuses:
@@ -102,10 +104,10 @@ class TaskRunRepository(BaseRepository):
     # --- history (GET /tasks/runs, bulk actions, stats) and revokes
     async def page(
         self, *, task_name: str | None, statuses: Sequence[str], submitted_from: datetime | None,
-        submitted_to: datetime | None, after: tuple[datetime, str] | None, limit: int,
+        submitted_to: datetime | None, after: tuple[datetime, str] | None, limit: int, parent_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Up to `limit` runs, newest first, strictly after the keyset position `after`."""
-        stmt = _filtered(select(*HISTORY_COLUMNS), task_name, statuses, submitted_from, submitted_to)
+        stmt = _filtered(select(*HISTORY_COLUMNS), task_name, statuses, submitted_from, submitted_to, parent_id)
         if after is not None:
             stmt = stmt.where(tuple_(TaskRun.submitted_at, TaskRun.task_id) < tuple_(*after))
         stmt = stmt.order_by(TaskRun.submitted_at.desc(), TaskRun.task_id.desc()).limit(limit)

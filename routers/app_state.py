@@ -31,7 +31,8 @@ from services.metrics import MetricsService
 from services.notifications import NotificationService
 from services.runs.bulk import BulkRunService
 from services.runs.control import RunControlService
-from services.runs.events import IDLE_BLOCK_S, RunEventService
+from services.runs.event_hub import RunEventHub
+from services.runs.events import RunEventService
 from services.runs.history import RunHistoryService
 from services.runs.idempotency import IdempotentLaunches
 from services.runs.scheduling import ScheduleService
@@ -60,7 +61,8 @@ class AppState:
     pool: asyncpg.Pool
     idempotency: IdempotentLaunches
     events: RunEventService
-    blocking_redis: aioredis.Redis
+    hub: RunEventHub
+    hub_redis: aioredis.Redis
     history: RunHistoryService
     control: RunControlService
     stats: StatsService
@@ -73,18 +75,24 @@ class AppState:
     async def close(self) -> None:
         await self.metrics.close()
         self.workers.close()
+        await self.hub.close()
         await self.redis.aclose()
-        await self.blocking_redis.aclose()
+        await self.hub_redis.aclose()
         await self.pool.close()
         await self.engine.dispose()
 
 
-def build_blocking_redis(settings: Settings) -> aioredis.Redis:
-    """A client for `XREAD BLOCK` (run followers): its reads may last an idle block, each holds a connection."""
+def build_hub_redis(settings: Settings) -> aioredis.Redis:
+    """The client of the run-event hub's one pub/sub connection (services/runs/event_hub.py).
+
+    No retry: a reconnected subscription would have missed messages, so a failure reaches the
+    followers instead. No connection-level health check either: its PING would read the reply
+    on the connection the hub's reader task is reading; the hub pings an idle connection itself.
+    """
     timeout = settings.redis.socket_timeout_s
     return aioredis.Redis.from_url(
-        settings.redis.url, socket_timeout=IDLE_BLOCK_S + timeout + 5, socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 1), max_connections=2048, health_check_interval=30,
+        settings.redis.url, socket_timeout=timeout, socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0), max_connections=4, health_check_interval=0,
     )
 
 
@@ -111,8 +119,9 @@ async def build_state(settings: Settings, processor: BaseProcessor, celery_app: 
     runs = TaskRunService(registry, TaskPublisher(celery_app, client, settings.redis.publish_timeout_s),
                           processor, single_run)
     schedules = ScheduleService.build(settings, processor, client, repositories)
-    blocking = build_blocking_redis(settings)
-    events = RunEventService(blocking, runs, settings.celery.result_expires_s)
+    hub_client = build_hub_redis(settings)
+    hub = RunEventHub(hub_client, settings.redis.socket_timeout_s)
+    events = RunEventService(client, hub, runs, settings.celery.result_expires_s)
 
     declared = [str(entry["queue"]) for entry in processor.catalog["available_tasks"].values()]
     declared += [queue.name for queue in celery_app.conf.task_queues or []]
@@ -127,7 +136,7 @@ async def build_state(settings: Settings, processor: BaseProcessor, celery_app: 
     history = RunHistoryService(repositories, processor)
     return AppState(settings=settings, engine=engine, redis=client, repositories=repositories,
                     processor=processor, tokens=TokenService(settings.auth), runs=runs, schedules=schedules, pool=pool,
-                    idempotency=IdempotentLaunches(client, runs), events=events, blocking_redis=blocking,
+                    idempotency=IdempotentLaunches(client, runs), events=events, hub=hub, hub_redis=hub_client,
                     history=history, control=control,
                     stats=StatsService(repositories, workers, QueueLengths(client, queues)), workers=workers,
                     metrics=metrics, audit=audit,

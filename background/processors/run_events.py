@@ -8,10 +8,16 @@ Keys (all expire with the run's result, `CELERY_RESULT_EXPIRES_S`):
 - `toolbox:run-logs:<id>`    a list of the captured log lines (JSON), for GET .../logs.
 - `toolbox:run-logs-meta:<id>` a hash: `lines`, `bytes`, `truncated` (bounds survive Celery retries,
   which re-run the same id in another process).
+
+Each entry is also published, with its stream id, on the pub/sub channel named like its stream
+(`<id> <type> <final> <data>`): an API process subscribes once per followed run and hands the
+entries to every follower (services/runs/event_hub.py), so no follower reads the stream per event.
+The stream stays the record a follower (re)starts from.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -21,7 +27,7 @@ from typing import Any
 
 import orjson
 import redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from config.redis_keys import events_key, logs_key, logs_meta_key
 from models.run_state import ENDED_STATES as TERMINAL
@@ -62,17 +68,49 @@ class Redactor:
         return text
 
 
+# One round trip appends an entry (`final` lets followers end without parsing the data), refreshes
+# the TTLs, stores a log line in the run's list and counters when given (KEYS[2], KEYS[3]), and
+# publishes the entry with the id XADD gave it: a subscriber needs no read to learn the id.
+APPEND_SCRIPT = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[3], 'data', ARGV[4], 'final', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if KEYS[2] then
+  redis.call('RPUSH', KEYS[2], ARGV[4])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+  redis.call('HSET', KEYS[3], 'lines', ARGV[6], 'bytes', ARGV[7])
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+end
+redis.call('PUBLISH', KEYS[1], id .. ' ' .. ARGV[3] .. ' ' .. ARGV[5] .. ' ' .. ARGV[4])
+return id
+"""
+APPEND_SHA = hashlib.sha1(APPEND_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+
+
+def append_args(task_id: str, ttl_s: int, kind: str, data: bytes, final: bool,
+                counts: tuple[int, int] | None = None) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of APPEND_SCRIPT for one entry (`counts`: the run's log lines and bytes after a log line)."""
+    keys = [events_key(task_id)]
+    args: list[Any] = [STREAM_MAXLEN, ttl_s, kind, data, 1 if final else 0]
+    if counts is not None:
+        keys += [logs_key(task_id), logs_meta_key(task_id)]
+        args += list(counts)
+    return keys, args
+
+
+def append_entry(client: redis.Redis, task_id: str, ttl_s: int, kind: str, data: bytes, final: bool,
+                 counts: tuple[int, int] | None = None) -> None:
+    keys, args = append_args(task_id, ttl_s, kind, data, final, counts)
+    try:
+        client.evalsha(APPEND_SHA, len(keys), *keys, *args)
+    except NoScriptError:  # a restarted or flushed server: EVAL loads it again
+        client.eval(APPEND_SCRIPT, len(keys), *keys, *args)
+
+
 def publish_status(client: redis.Redis, task_id: str, ttl_s: int, data: dict[str, Any]) -> None:
     """Append one `status` entry to the run's stream. Never fails the run (logged instead)."""
-    key = events_key(task_id)
     try:
-        with client.pipeline(transaction=False) as pipe:
-            # `final` lets followers end the stream without parsing the data.
-            payload = orjson.dumps(data, default=str)
-            final = 1 if data.get("status") in TERMINAL else 0
-            pipe.xadd(key, {"type": "status", "data": payload, "final": final}, maxlen=STREAM_MAXLEN, approximate=True)
-            pipe.expire(key, ttl_s)
-            pipe.execute()
+        append_entry(client, task_id, ttl_s, "status", orjson.dumps(data, default=str),
+                     data.get("status") in TERMINAL)
     except (RedisError, OSError):
         log.warning("could not publish a run event", extra={"task_id": task_id})
 
@@ -147,14 +185,7 @@ class RunLogCapture(logging.Handler):
             return
         self._lines += 1
         self._bytes += len(encoded)
-        stream, lines = events_key(self.task_id), logs_key(self.task_id)
-        with self._client.pipeline(transaction=False) as pipe:
-            pipe.rpush(lines, encoded)
-            pipe.hset(meta, mapping={"lines": self._lines, "bytes": self._bytes})
-            pipe.xadd(stream, {"type": "log", "data": encoded}, maxlen=STREAM_MAXLEN, approximate=True)
-            for key in (lines, meta, stream):
-                pipe.expire(key, self._ttl_s)
-            pipe.execute()
+        append_entry(self._client, self.task_id, self._ttl_s, "log", encoded, False, (self._lines, self._bytes))
 
 
 # Celery's task loggers hang under `celery.task`, which does not propagate to the root logger.

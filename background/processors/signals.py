@@ -112,13 +112,14 @@ def _on_postrun(task_id: str, task: Task, retval: Any = None, state: str | None 
     error = f"{type(retval).__name__}: {retval}" if failed and isinstance(retval, BaseException) else None
     result = None if failed or isinstance(retval, BaseException) else retval
     finished_at = _now()
+    # Followers first: Celery stored the result before this handler, so a follower woken by the
+    # final event reads the final state from the status endpoint already; the registry follows.
+    run_ended(task, task_id, state, result, error)
     _write(
         task_id, "mark_finished", task_name=task.name, status=state,
         finished_at=None if state == RunState.RETRY else finished_at, result=result, error=error,
         retries=int(task.request.retries or 0), worker=task.request.hostname,
     )
-    # After the registry write: a follower woken by this event reads the final state everywhere.
-    run_ended(task, task_id, state, result, error)
     # A receiver that follows the link finds the run finished.
     run_finished(task, task_id, state, params=dict(kwargs or {}), error=error, started_at=started_at,
                  finished_at=finished_at, worker=task.request.hostname,

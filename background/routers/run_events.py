@@ -21,9 +21,10 @@ PING_S = 15
 router = APIRouter(prefix="/tasks/status", tags=["tasks"])
 
 
-async def _sse(events: AsyncIterator[RunEvent]) -> AsyncIterator[ServerSentEvent]:
-    async for event in events:
-        yield ServerSentEvent(event.data, event=event.event, id=event.id)
+async def _sse(batches: AsyncIterator[list[RunEvent]]) -> AsyncIterator[bytes]:
+    # One write per batch, not per event: the events already there go out together.
+    async for batch in batches:
+        yield b"".join(ServerSentEvent(event.data, event=event.event, id=event.id).encode() for event in batch)
 
 
 @router.get("/{task_id}/events", responses={**ERRORS, 200: {"content": {"text/event-stream": {}},

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from background.schemas.runs import BulkResult, BulkRetryRequest, BulkRevokeRequest, RunHistory, Stats
 from models.run_state import RunState
-from routers.dependencies import ClientAddress, Operator, State, Viewer
+from routers.dependencies import PATH_ID_MAX_LENGTH, ClientAddress, Operator, State, Viewer
 from schemas.responses import ErrorBody, JSONBytesResponse, dumps
 from services.runs.bulk import BulkQuery
 from services.runs.history import MAX_LIMIT, HistoryQuery
@@ -32,10 +32,13 @@ async def run_history(
     submitted_to: Annotated[datetime | None, Query(description="ISO 8601, exclusive; naive means UTC.")] = None,
     cursor: Annotated[str | None, Query(max_length=500, description="`next_cursor` of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    parent: Annotated[str | None, Query(min_length=1, max_length=PATH_ID_MAX_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$",
+                                        description="A run's task id: only its retries (runs whose `parent_id` it is).")
+                      ] = None,
 ) -> Response:
     """Runs from the registry, newest first, with keyset pagination."""
     query = HistoryQuery(task=task, statuses=tuple(status or ()), submitted_from=submitted_from,
-                         submitted_to=submitted_to, cursor=cursor, limit=limit)
+                         submitted_to=submitted_to, cursor=cursor, limit=limit, parent=parent)
     return JSONBytesResponse(dumps(await state.history.page(query)))
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.console import latency
 from bench.results import replace_section
 from config.embedded import EmbeddedPostgres, EmbeddedValkey, free_port
 
@@ -93,32 +94,48 @@ async def _follow(url: str, token: str, pid: int, path: str, runs: int, seconds:
     limits = httpx.Limits(max_connections=runs + 10, max_keepalive_connections=runs + 10)
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120,
                                  limits=limits) as http:
+        # Warm up (lazy imports, first connections) on a finished no-op, outside the meter.
+        warm = await _submit(http, "/tasks/execute/ping", {})
+        await http.get(f"/tasks/status/{warm}", params={"wait": 30})
+        await (_stream if mode == "stream" else _poll)(http, warm)
         ids = [await _submit(http, path, {"seconds": seconds}) for _ in range(runs)]
         cpu0, t0 = _cpu_s(pid), time.monotonic()
         await asyncio.gather(*[(_stream if mode == "stream" else _poll)(http, i) for i in ids])
         return _cpu_s(pid) - cpu0, time.monotonic() - t0
 
 
-async def _latencies(url: str, token: str, rounds: int) -> dict[str, list[float]]:
-    from background.processors.discovery import discover_tasks
-    from config.celery_config import celery_app
+def _profiled(profile: Path | None, pid: int, name: str, seconds: int) -> subprocess.Popen[bytes] | None:
+    """`--profile DIR`: py-spy samples the API process for the phase (raw folded stacks in DIR/<name>.txt)."""
+    if profile is None:
+        return None
+    profile.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--duration", str(seconds),
+                             "--format", "raw", "--nonblocking", "-o", str(profile / f"{name}.txt")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    ping = discover_tasks(celery_app)["maintenance.ping"]
-    out: dict[str, list[float]] = {"delay().get()": [], "submit + ?wait": [], "submit + stream": []}
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
-        for _ in range(rounds):
-            t = time.perf_counter()
-            await asyncio.to_thread(lambda: ping.delay().get(timeout=30))
-            out["delay().get()"].append(time.perf_counter() - t)
-            t = time.perf_counter()
-            task_id = await _submit(http, "/tasks/execute/ping", {})
-            assert (await http.get(f"/tasks/status/{task_id}", params={"wait": 30})).json()["status"] == "SUCCESS"
-            out["submit + ?wait"].append(time.perf_counter() - t)
-            t = time.perf_counter()
-            task_id = await _submit(http, "/tasks/execute/ping", {})
-            await _stream(http, task_id)
-            out["submit + stream"].append(time.perf_counter() - t)
-    return out
+
+def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        try:
+            os.killpg(process.pid, 15)
+            process.wait(20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(process.pid, 9)
+            except ProcessLookupError:
+                pass
+    processes.clear()
+
+
+def _follow_phase(url: str, token: str, api: subprocess.Popen[bytes], path: str, args: argparse.Namespace,
+                  mode: str) -> tuple[float, float]:
+    spy = _profiled(args.profile, api.pid, mode, args.seconds + 3)
+    try:
+        return asyncio.run(_follow(url, token, api.pid, path, args.runs, args.seconds, mode))
+    finally:
+        if spy is not None:
+            spy.wait(60)
 
 
 def main() -> int:
@@ -126,7 +143,13 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--phases", default="stream,poll,latency",
+                        help="comma-separated subset of stream,poll,latency,trace (trace: where the latency goes; "
+                             "RESULTS.md is written only with stream, poll and latency)")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write py-spy samples of the API process during each follow phase into this folder")
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
     scratch = Path(tempfile.mkdtemp(prefix="bench-console-"))
     domain = f"zz_bench_{uuid.uuid4().hex[:6]}"
     folder = ROOT / "background" / "tasks" / domain
@@ -137,17 +160,22 @@ def main() -> int:
     env = {**os.environ, "ENVIRONMENT": "test", "DATABASE_URL": postgres.url, "REDIS_URL": valkey.url,
            "VAR_DIR": str(scratch / "var"), "AUTH_JWT_SECRET": "bench-" + uuid.uuid4().hex}
     os.environ.update({k: env[k] for k in ("ENVIRONMENT", "DATABASE_URL", "REDIS_URL", "VAR_DIR", "AUTH_JWT_SECRET")})
-    processes: list[subprocess.Popen[bytes]] = []
+    workers: list[subprocess.Popen[bytes]] = []
+    servers: list[subprocess.Popen[bytes]] = []
+    stream_cpu = stream_wall = poll_cpu = poll_wall = float("nan")
+    latencies: dict[str, list[float]] = {}
+    traced: dict[str, float] = {}
     try:
         subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
                        capture_output=True)
         port = free_port()
-        processes.append(_spawn([sys.executable, "-m", "celery", "-A", "config.celery_config", "worker", "-l", "WARNING",
-                                 "--pool", "threads", "--concurrency", str(args.runs + 4), "-n", "bench@%h"],
-                                env, scratch / "worker.log"))
+        # Threads pool: the 100 followed runs are active at once.
+        workers.append(_spawn([sys.executable, "-m", "celery", "-A", "config.celery_config", "worker", "-l",
+                               "WARNING", "--pool", "threads", "--concurrency", str(args.runs + 4), "-n", "bench@%h"],
+                              env, scratch / "worker.log"))
         api = _spawn([sys.executable, "-m", "uvicorn", "main:app", "--port", str(port), "--log-level", "warning",
                       "--no-access-log"], env, scratch / "api.log")
-        processes.append(api)
+        servers.append(api)
         url = f"http://127.0.0.1:{port}"
         for _ in range(600):
             try:
@@ -161,44 +189,86 @@ def main() -> int:
 
         token = TokenService(get_settings().auth).mint("bench", "operator", 3600)
         path = f"/tasks/execute/{domain}.follow_me"
-        stream_cpu, stream_wall = asyncio.run(_follow(url, token, api.pid, path, args.runs, args.seconds, "stream"))
-        poll_cpu, poll_wall = asyncio.run(_follow(url, token, api.pid, path, args.runs, args.seconds, "poll"))
-        latencies = asyncio.run(_latencies(url, token, args.rounds))
+        if "stream" in phases:
+            stream_cpu, stream_wall = _follow_phase(url, token, api, path, args, "stream")
+        if "poll" in phases:
+            poll_cpu, poll_wall = _follow_phase(url, token, api, path, args, "poll")
+        if "latency" in phases:
+            # The no-op latencies run on a worker as `toolbox up` starts it (prefork, 2 processes).
+            _stop_all(workers)
+            workers.append(_spawn([sys.executable, "-m", "celery", "-A", "config.celery_config", "worker", "-l",
+                                   "WARNING", "--concurrency", "2", "-n", "bench2@%h"], env, scratch / "worker2.log"))
+            _wait_worker(url, token)
+            time.sleep(1.0)  # the stack idle before one-at-a-time latencies
+            latencies = latency.measure(port, token, args.rounds)
+            if "trace" in phases:
+                traced = latency.trace(port, token, args.rounds, valkey.url)
+    except BaseException:
+        for log in ("api.log", "worker.log", "worker2.log"):  # the scratch folder goes: show why it failed
+            if (scratch / log).exists():
+                print(f"--- {log} (last lines)\n" + "\n".join((scratch / log).read_text().splitlines()[-40:]))
+        raise
     finally:
-        for process in processes:
-            try:
-                os.killpg(process.pid, 15)
-                process.wait(20)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(process.pid, 9)
+        _stop_all(workers + servers)
         valkey.stop()
         postgres.stop()
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
-    base = statistics.median(latencies["delay().get()"]) * 1000
-    lines = [
-        f"{args.runs} runs of {args.seconds} s followed by {args.runs} clients (API process CPU, one uvicorn worker):",
-        "",
-        "| how the clients follow | API CPU s | wall s | CPU vs polling |",
-        "|---|---|---|---|",
-        f"| event streams (SSE) | {stream_cpu:.2f} | {stream_wall:.1f} | {stream_cpu / poll_cpu:.2f}x |",
-        f"| polling once a second | {poll_cpu:.2f} | {poll_wall:.1f} | 1.00x |",
-        "",
-        f"No-op end to end, {args.rounds} rounds interleaved (median, p90; difference to raw Celery's median):",
-        "",
-        "| path | p50 ms | p90 ms | p50 - delay().get() |",
-        "|---|---|---|---|",
-    ]
-    for name, values in latencies.items():
-        ms = sorted(v * 1000 for v in values)
-        p50, p90 = statistics.median(ms), ms[int(len(ms) * 0.9) - 1]
-        lines.append(f"| {name} | {p50:.1f} | {p90:.1f} | {p50 - base:+.1f} ms |")
-    body = "\n".join(lines)
+    body = _report(args, stream_cpu, stream_wall, poll_cpu, poll_wall, latencies, traced)
     print(body)
-    replace_section(ROOT / "bench" / "RESULTS.md", "Console: following runs (bench.console)",
-                    body + "\n\nCommand: `uv run python -m bench.console`. Shared 2-core machine: other work ran at "
-                    "the same time, so read the ratios, not the absolute figures.")
+    if phases >= {"stream", "poll", "latency"}:
+        replace_section(ROOT / "bench" / "RESULTS.md", "Console: following runs (bench.console)", body)
     return 0
+
+
+def _wait_worker(url: str, token: str) -> None:
+    """Until a no-op submitted through the API has run: the new worker consumes."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+        task_id = http.post("/tasks/execute/ping", json={}).json()["task_id"]
+        body = http.get(f"/tasks/status/{task_id}", params={"wait": 60}).json()
+        if body.get("status") != "SUCCESS":
+            raise RuntimeError(f"the latency worker did not run a ping within 60 s: {body}")
+
+
+def _report(args: argparse.Namespace, stream_cpu: float, stream_wall: float, poll_cpu: float, poll_wall: float,
+            latencies: dict[str, list[float]], traced: dict[str, float]) -> str:
+    events = args.runs * (2 * args.seconds + 2)  # STARTED, a log line and a progress per second, the final state
+    polls = args.runs * args.seconds
+    load = os.getloadavg()
+    lines = [
+        f"`uv run python -m bench.console --runs {args.runs} --seconds {args.seconds} --rounds {args.rounds}` on "
+        f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
+        f"(load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}).",
+        "",
+        f"{args.runs} runs of {args.seconds} s followed by {args.runs} clients (API process CPU, one uvicorn worker; "
+        "threads-pool worker so every run is active at once):",
+        "",
+        "| how the clients follow | API CPU s | wall s | CPU µs per event / poll | CPU vs polling |",
+        "|---|---:|---:|---:|---:|",
+        f"| event streams (SSE), {events} events | {stream_cpu:.2f} | {stream_wall:.1f} | "
+        f"{stream_cpu / events * 1e6:.0f} | {stream_cpu / poll_cpu:.2f}× |",
+        f"| polling once a second, ~{polls} polls | {poll_cpu:.2f} | {poll_wall:.1f} | "
+        f"{poll_cpu / polls * 1e6:.0f} | 1.00× |",
+    ]
+    if latencies:
+        base = statistics.median(latencies[latency.PATHS[0]]) * 1000
+        lines += [
+            "",
+            f"No-op (`maintenance.ping`) end to end, one run at a time, {args.rounds} interleaved rounds, http.client "
+            "on one keep-alive connection, prefork worker (2 processes) as `toolbox up` runs it:",
+            "",
+            "| path | p50 ms | p90 ms | p50 − delay().get() p50 |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, values in latencies.items():
+            ms = sorted(v * 1000 for v in values)
+            p50, p90 = statistics.median(ms), ms[max(0, int(len(ms) * 0.9) - 1)]
+            lines.append(f"| {name} | {p50:.1f} | {p90:.1f} | {p50 - base:+.1f} ms |")
+    if traced:
+        lines += ["", "Where the time goes (`--phases latency,trace`; medians, ms; stream ids and `date_done` "
+                  "give the Redis and worker side):", "", "| step | ms |", "|---|---:|"]
+        lines += [f"| {name} | {value:.1f} |" for name, value in traced.items()]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

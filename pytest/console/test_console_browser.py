@@ -173,6 +173,27 @@ def test_retry_a_finished_run(open_console: Callable[..., Page], console: Consol
     expect(page.locator(".run-state .badge")).to_have_text("FAILURE")
 
 
+def test_the_run_page_lists_the_retries_of_a_retried_run(open_console: Callable[..., Page], console: ConsoleStack,
+                                                         mint: Callable[..., str]) -> None:
+    with _api(console, mint("operator")) as http:
+        first = http.post(f"/tasks/execute/{console.task('steps')}", json={"steps": 1, "pause_s": 0, "fail": True}).json()["task_id"]
+        assert http.get(f"/tasks/status/{first}", params={"wait": 30}).json()["status"] == "FAILURE"
+        retries = []
+        for _ in range(2):
+            retry = http.post(f"/tasks/{first}/retry").json()["task_id"]
+            assert http.get(f"/tasks/status/{retry}", params={"wait": 30}).json()["status"] == "FAILURE"
+            retries.append(retry)
+    page = open_console(path=f"#/runs/{first}")
+    links = page.locator("#retry-runs a")
+    expect(links).to_have_count(2)
+    expect(links).to_have_text([retry[:8] for retry in reversed(retries)])  # newest first
+    screenshot(page, "run-retries")
+    links.first.click()
+    expect(page).to_have_url(re.compile(retries[-1]))
+    expect(page.locator("dl.kv")).to_contain_text(first[:8])  # its parent
+    expect(page.locator("#retry-runs")).to_have_text("—")  # a retry nobody retried
+
+
 def test_stop_a_long_run(open_console: Callable[..., Page], console: ConsoleStack, mint: Callable[..., str]) -> None:
     with _api(console, mint("operator")) as http:
         task_id = http.post(f"/tasks/execute/{console.task('sleepy')}", json={"seconds": 300}).json()["task_id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -157,3 +158,40 @@ async def test_a_shipped_task_logs_what_it_did(api: httpx.AsyncClient, console: 
     lines = (await api.get(f"/tasks/status/{task_id}/logs")).json()["lines"]
     assert [(line["logger"], line["level"]) for line in lines] == [("services.maintenance", "INFO")]
     assert "tables in schema public" in lines[0]["message"]
+
+
+async def _commands(redis: aioredis.Redis, *names: str) -> dict[str, int]:
+    stats = await redis.info("commandstats")
+    return {name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names}
+
+
+async def test_followers_of_one_run_share_one_subscription(
+    api: httpx.AsyncClient, console: ConsoleStack, servers: dict[str, Any]
+) -> None:
+    """Ten streams and a ?wait on one run: one subscriber, no blocked read, no Redis command per event."""
+    task_id = await _submit(api, console, "steps", steps=8, pause_s=0.4)
+    url = f"/tasks/status/{task_id}/events"
+    redis = aioredis.Redis.from_url(servers["valkey"].url)
+    try:
+        await wait_for_status(api, task_id, {"STARTED", "PROGRESS"})
+        before = await _commands(redis, "xread", "xrange")
+        followers = [asyncio.create_task(read_events(api, url)) for _ in range(10)]
+        waiter = asyncio.create_task(api.get(f"/tasks/status/{task_id}", params={"wait": 30}))
+        subscribers: dict[Any, int] = {}
+        while not subscribers.get(events_key(task_id).encode()) and not waiter.done():
+            subscribers = dict(await redis.pubsub_numsub(events_key(task_id)))
+            blocked = [c for c in await redis.client_list() if c.get("cmd") in {"xread", "xreadgroup"}]
+            await asyncio.sleep(0.05)
+        assert subscribers[events_key(task_id).encode()] == 1  # one API process, one subscription
+        assert blocked == []  # no follower holds a connection in a blocking read
+        streams = await asyncio.gather(*followers)
+        assert (await waiter).json()["status"] == "SUCCESS"
+        after = await _commands(redis, "xread", "xrange")
+    finally:
+        await redis.aclose()
+    assert all(ended for _, ended in streams)
+    assert all(len(events) == 18 for events, _ in streams)  # STARTED, 8 progress, 8 log lines, SUCCESS
+    assert [e.id for e in streams[0][0]] == [e.id for e in streams[-1][0]]
+    # Each stream read its backlog once when it opened; the live events (about 16 per stream) cost none.
+    assert after["xread"] == before["xread"]
+    assert after["xrange"] - before["xrange"] <= 10

@@ -118,3 +118,12 @@ def test_kombu_virtual_message_keeps_its_raw_payload() -> None:
     from kombu.transport import virtual
 
     assert "self._raw = payload" in inspect.getsource(virtual.Message.__init__)
+
+
+def test_asyncpg_copy_in_runs_the_copy_statement_it_is_given() -> None:
+    # repositories/etl.py sends `COPY ... (ON_ERROR ignore)` through it: copy_to_table has no such option.
+    import asyncpg
+
+    parameters = list(inspect.signature(asyncpg.connection.Connection._copy_in).parameters)
+    assert parameters == ["self", "copy_stmt", "source", "timeout"]
+    assert "copy_stmt" in inspect.getsource(asyncpg.connection.Connection._copy_in)

@@ -97,7 +97,21 @@ async def test_a_short_name_finds_the_runs_of_the_full_name(client: httpx.AsyncC
         await delete_runs(db, [task_id])
 
 
+async def test_parent_lists_the_retries_of_a_run(client: httpx.AsyncClient, history: dict[str, Any]) -> None:
+    retried, never_retried = history["ids"][1], history["ids"][0]
+    body = (await client.get("/tasks/runs", params={"parent": retried})).json()
+    assert [(r["task_id"], r["parent_id"], r["origin"]) for r in body["runs"]] == [(history["retry"], retried, "retry")]
+    assert (await client.get("/tasks/runs", params={"parent": never_retried})).json()["runs"] == []
+    both = (await client.get("/tasks/runs", params={"parent": retried, "status": "FAILURE"})).json()
+    assert both["runs"] == []  # the filters combine
+    schema = (await client.get("/openapi.json")).json()["paths"]["/tasks/runs"]["get"]
+    assert "parent" in {parameter["name"] for parameter in schema["parameters"]}
+
+
 @pytest.mark.parametrize(("params", "field"), [
+    ({"parent": "bad\x01id"}, "parent"),
+    ({"parent": "x" * 201}, "parent"),
+    ({"parent": ""}, "parent"),
     ({"cursor": "not-a-cursor"}, "cursor"),
     ({"cursor": "WyJ4IiwieSJd"}, "cursor"),  # valid base64 JSON, but not a timestamp
     ({"status": "DONE"}, "status"),

@@ -117,6 +117,7 @@ export async function runPage(main, taskId, cleanup) {
   const buttons = h("div.actions");
   const seenLog = new Set();
   let logCount = 0;
+  let retryRuns = [];  // the runs retried from this one (their parent_id is this run), newest first
 
   setPage(main, 
     h("div.crumbs", {}, h("a", { href: "#/history" }, "History"), " / ",
@@ -166,6 +167,10 @@ export async function runPage(main, taskId, cleanup) {
       h("dt", {}, "Retries"), h("dd", {}, String(view.retries || 0)),
       h("dt", {}, "Origin"), h("dd", {}, view.origin || "—"),
       h("dt", {}, "Parent run"), h("dd", {}, view.parent_id ? runLink(view.parent_id) : "—"),
+      h("dt", {}, "Retried as"), h("dd", { id: "retry-runs" }, retryRuns.length
+        ? h("ul.retry-runs", {}, retryRuns.map((r) => h("li", {}, runLink(r.task_id), " ", badge(r.status), " ",
+          h("span.muted.small", { title: when(r.submitted_at) }, ago(r.submitted_at)))))
+        : "—"),
       h("dt", {}, "Parameters"), h("dd", {}, h("pre.json", {}, JSON.stringify(view.params || {}, null, 2))));
     if (view.error) result.replaceChildren(h("div.error-box", { role: "alert" }, view.error));
     else if (view.status === "SUCCESS") result.replaceChildren(renderResult(view.result));
@@ -196,6 +201,8 @@ export async function runPage(main, taskId, cleanup) {
   }
 
   render();
+  api("/tasks/runs", { query: { parent: taskId, limit: 50 } })
+    .then((page) => { retryRuns = page.runs; render(); }).catch(() => {});
   if (FINAL.has(view.status)) {
     try {
       const l = await api(`/tasks/status/${encodeURIComponent(taskId)}/logs`);

@@ -67,13 +67,19 @@ async def _load_file(repo: EtlRepository, batch: str, folder: Path, spec: CsvFil
     if path.stat().st_size == 0 or tuple(header) != spec.columns:
         raise EtlError(f"{batch}/{spec.filename}: the header must be {','.join(spec.columns)}",
                        description=f"found: {','.join(header)}")
-    exact = not await repo.stage_fields(path, spec, data_lines)
-    if exact:
+    skipped = await repo.stage_fields(path, spec, data_lines)
+    exact = skipped is None or bool(skipped)  # COPY could not read the file, or left lines out: the exact checks
+    if skipped is None:
         await repo.stage(path)
+        await repo.split(spec)
+    elif skipped:
+        await repo.stage(path)
+        await repo.split_skipped(spec, skipped)
+    # the line as written is staged with every line only on the exact path; else it is fetched for the rejects
+    written = skipped is None
     if not await repo.is_empty(spec.name):
-        await repo.check(spec, exact=exact)
-        rejected = await _keep_rejects(repo, batch, path, spec, exact=exact)
-        inserted, updated = await repo.upsert(spec.upsert)
+        rejected = await _keep_rejects(repo, batch, path, spec, exact=exact, written=written, duplicates=True)
+        inserted, updated = await repo.upsert(spec, exact=exact)
         return {"loaded": inserted, "updated": updated, "rejected": rejected}
     # A first load into an empty table. Extracts rarely repeat a key, and looking for repeats costs
     # a hash of every key (~1 s per million lines), so the load first goes without: a repeated key
@@ -82,28 +88,34 @@ async def _load_file(repo: EtlRepository, batch: str, folder: Path, spec: CsvFil
     # first line changes nothing would not make it fail.)
     await repo.savepoint("etl_file")
     try:
-        counts = await _first_load(repo, batch, path, spec, exact=exact, duplicates=False)
+        counts = await _first_load(repo, batch, path, spec, data_lines, exact=exact, written=written, duplicates=False)
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
         await repo.rollback_to("etl_file")
-        counts = await _first_load(repo, batch, path, spec, exact=exact, duplicates=True)
+        counts = await _first_load(repo, batch, path, spec, data_lines, exact=exact, written=written, duplicates=True)
     await repo.release("etl_file")
     return counts
 
 
-async def _keep_rejects(repo: EtlRepository, batch: str, path: Path, spec: CsvFile, *, exact: bool) -> int:
-    rejected = await repo.keep_rejects(batch, spec.name)
-    if rejected and not exact:
+async def _keep_rejects(repo: EtlRepository, batch: str, path: Path, spec: CsvFile, *, exact: bool, written: bool,
+                        duplicates: bool) -> int:
+    rejected = await repo.keep_rejects(spec, batch, exact=exact, duplicates=duplicates)
+    if rejected and not written:
         await repo.fill_reject_lines(path, batch, spec.name)
     return rejected
 
 
-async def _first_load(repo: EtlRepository, batch: str, path: Path, spec: CsvFile, *, exact: bool,
-                      duplicates: bool) -> dict[str, int]:
-    await repo.check(spec, exact=exact, duplicates=duplicates)
-    rejected = await _keep_rejects(repo, batch, path, spec, exact=exact)
-    return {"loaded": await repo.insert_into_empty(spec.name, spec.insert), "updated": 0, "rejected": rejected}
+async def _first_load(repo: EtlRepository, batch: str, path: Path, spec: CsvFile, data_lines: int, *, exact: bool,
+                      written: bool, duplicates: bool) -> dict[str, int]:
+    """Insert the good lines, then, only when some line was left out, check every line for its reason:
+    a clean file (the usual case) is checked once, by the insert's own filter."""
+    statement = f"{repo.good_lines(spec, exact=exact, duplicates=duplicates)} {spec.insert}"
+    loaded = await repo.insert_into_empty(spec.name, statement)
+    rejected = 0
+    if loaded < data_lines:
+        rejected = await _keep_rejects(repo, batch, path, spec, exact=exact, written=written, duplicates=duplicates)
+    return {"loaded": loaded, "updated": 0, "rejected": rejected}
 
 
 async def load_batch(repositories: RepositoryFactory, progress: ProgressReporter, batch: str, folder: Path,
@@ -116,6 +128,7 @@ async def load_batch(repositories: RepositoryFactory, progress: ProgressReporter
             await repo.lock("etl")
             await repo.tune()
             await repo.forget_rejects(batch)
+            await repo.make_calendar()
             for spec in CSV_FILES:
                 progress.update(step, total, f"{batch}: loading {spec.filename}")
                 found = await _load_file(repo, batch, folder, spec)

@@ -1,13 +1,16 @@
 """Following a run from the API: wait for its end, stream its events, read its log.
 
-Everything here reads what the worker pushed into Redis (background.processors.run_events): a
-follower blocks in `XREAD BLOCK` on the run's stream and is woken by the worker's `XADD`; no
-follower polls. The registry is read only when a run might have ended without a final event
-(a worker killed mid-run, a stream expired), once per idle block.
+Everything here reads what the worker pushed into Redis (background.processors.run_events).
+A follower first reads the run's stream from where it is (its backlog), then takes the live
+entries from the process's one shared subscription (services.runs.event_hub), woken by the
+worker's publish; no follower polls or holds a connection of its own. The registry is read only
+when a run might have ended without a final event (a worker killed mid-run, a stream expired):
+once per IDLE_BLOCK_S without news.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -16,18 +19,22 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
-from background.processors.run_events import now_iso
-from config.redis_keys import events_key, logs_key, logs_meta_key
-from models.run_state import ENDED_STATES, RunState
-from schemas.errors import InvalidParametersError, RedisUnavailableError
+from background.processors.run_events import APPEND_SCRIPT, APPEND_SHA, append_args, now_iso
+from config.redis_keys import RESULT_META_PREFIX, events_key, logs_key, logs_meta_key
+from models.run_state import ENDED_STATES
+from schemas.errors import InvalidParametersError, ServiceUnavailableError
+from services.runs.event_hub import Message, RunEventHub
 from services.runs.task_runs import TaskRunService
 
 MAX_WAIT_S = 60.0
-# Longest single XREAD BLOCK: an idle follower re-checks the registry this often.
+# A follower that heard nothing for this long re-checks the registry.
 IDLE_BLOCK_S = 15.0
+# How long a stream holds a live event for the ones that follow it (one write for the burst).
+COALESCE_S = 0.02
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,86 +47,174 @@ class RunEvent:
     id: str | None
     event: str
     data: str
+    final: bool = False
 
 
-def _decode(fields: dict[bytes, bytes]) -> tuple[str, dict[str, Any]]:
-    kind = fields.get(b"type", b"status").decode()
-    try:
-        data = orjson.loads(fields.get(b"data", b"{}"))
-    except orjson.JSONDecodeError:
-        data = {}
-    return kind, data if isinstance(data, dict) else {"value": data}
+def _position(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
-def _id(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+def _published(payload: bytes) -> RunEvent:
+    """An entry as the worker published it: `<id> <type> <final> <data>`."""
+    entry_id, kind, final, data = payload.split(b" ", 3)
+    return RunEvent(entry_id.decode(), kind.decode(), data.decode(), final == b"1")
+
+
+def _finished(channel: bytes, payload: bytes) -> bool:
+    """Does this message say the run reached a final state?"""
+    if channel.startswith(RESULT_META_PREFIX.encode()):
+        try:
+            meta = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return False
+        return isinstance(meta, dict) and meta.get("status") in ENDED_STATES
+    return payload.split(b" ", 3)[2:3] == [b"1"]
+
+
+def _final_message(item: Message | BaseException) -> bool:
+    return isinstance(item, BaseException) or _finished(*item)
+
+
+def _unavailable(exc: BaseException, what: str = "the run cannot be followed") -> ServiceUnavailableError:
+    return ServiceUnavailableError(f"Redis is unreachable; {what}.", description=f"{type(exc).__name__}: {exc}")
 
 
 class RunEventService:
-    """The API side of a run's events; `client` is a Redis client allowed to block for IDLE_BLOCK_S."""
+    """The API side of a run's events: `client` answers quickly (or fails), `hub` carries the live entries."""
 
-    def __init__(self, client: aioredis.Redis, runs: TaskRunService, ttl_s: int) -> None:
+    def __init__(self, client: aioredis.Redis, hub: RunEventHub, runs: TaskRunService, ttl_s: int) -> None:
         self._client = client
+        self._hub = hub
         self._runs = runs
         self._ttl_s = ttl_s
 
-    async def _xread(self, key: str, after: str, block_s: float) -> list[tuple[str, dict[bytes, bytes]]]:
-        try:
-            found = await self._client.xread({key: after}, count=500, block=max(1, int(block_s * 1000)))
-        except (RedisError, OSError) as exc:
-            raise RedisUnavailableError("Redis is unreachable; the run cannot be followed.",
-                                          description=f"{type(exc).__name__}: {exc}") from exc
-        if not found:
-            return []
-        streams: Any = found  # one stream was read: [[key, [(id, fields), ...]]]
-        entries = streams[0][1]
-        return [(_id(entry_id), fields) for entry_id, fields in entries]
+    async def _backlog(self, key: str, after: str) -> AsyncIterator[list[RunEvent]]:
+        """The stream's entries after `after`, page by page, up to its final entry."""
+        while True:
+            try:
+                page: Any = await self._client.xrange(key, min=f"({after}", max="+", count=_PAGE)
+            except (RedisError, OSError) as exc:
+                raise _unavailable(exc) from exc
+            batch = []
+            for raw_id, fields in page:
+                final = fields.get(b"final") == b"1"
+                batch.append(RunEvent(raw_id.decode(), fields.get(b"type", b"status").decode(),
+                                      fields.get(b"data", b"{}").decode(), final))
+                if final:
+                    break
+            if batch:
+                yield batch
+                after = batch[-1].id or after
+            if len(page) < _PAGE or batch[-1].final:
+                return
 
     async def wait(self, task_id: str, wait_s: float) -> dict[str, Any]:
-        """The run's status as soon as it is final, or when `wait_s` is over."""
-        key = events_key(task_id)
-        latest = await self._client.xrevrange(key, count=1)
-        after = _id(latest[0][0]) if latest else "0-0"
-        view = await self._runs.status(task_id)  # RunNotFoundError first
+        """The run's status as soon as it is final, or when `wait_s` is over.
+
+        Woken by the result backend's own publish of the final state: the answer does not wait
+        for the worker's registry write and run event that follow it.
+        """
         deadline = time.monotonic() + min(wait_s, MAX_WAIT_S)
-        while not view["ready"]:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            entries = await self._xread(key, after, min(left, IDLE_BLOCK_S))
-            if entries:
-                after = entries[-1][0]
-                if not any(_decode(f)[0] == "status" and _decode(f)[1].get("status") in ENDED_STATES
-                           for _, f in entries):
+        sub = await self._hub.subscribe(events_key(task_id), RESULT_META_PREFIX + task_id)
+        try:
+            view = await self._runs.status(task_id)  # RunNotFoundError first; read after subscribing: no end is missed
+            while not view["ready"]:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    async with asyncio.timeout(min(left, IDLE_BLOCK_S)):
+                        item = await sub.queue.get()
+                except TimeoutError:
+                    view = await self._runs.status(task_id)
                     continue
-            view = await self._runs.status(task_id)
+                if isinstance(item, BaseException):
+                    raise item
+                if _finished(*item):
+                    view = await self._runs.status(task_id)
+        finally:
+            await self._hub.release(sub)
         return view
 
-    async def events(self, task_id: str, last_event_id: str | None) -> AsyncIterator[RunEvent]:
-        """Every stream entry after `last_event_id` (all of them without one), live, up to the final state."""
+    async def events(self, task_id: str, last_event_id: str | None) -> AsyncIterator[list[RunEvent]]:
+        """Every stream entry after `last_event_id` (all of them without one), live, up to the final state.
+
+        Entries come in batches: those already there when the follower looks are sent at once.
+        """
         if last_event_id is not None and not _STREAM_ID.match(last_event_id):
             raise InvalidParametersError("Last-Event-ID must be an id this stream sent (like 1700000000000-0).")
-        await self._runs.status(task_id)  # RunNotFoundError before the stream starts
-        return self._follow(task_id, last_event_id or "0-0")
+        view = await self._runs.status(task_id)  # RunNotFoundError before the stream starts
+        await self._hub.connected()  # and Redis out of reach is a 503, not a stream cut at once
+        return self._follow(task_id, last_event_id or "0-0", view)
 
-    async def _follow(self, task_id: str, after: str) -> AsyncIterator[RunEvent]:
+    async def _follow(self, task_id: str, after: str, view: dict[str, Any]) -> AsyncIterator[list[RunEvent]]:
         key = events_key(task_id)
-        block_s = 0.001  # the first read only drains what is there
-        while True:
-            entries = await self._xread(key, after, block_s)
-            for entry_id, fields in entries:
-                after = entry_id
-                yield RunEvent(entry_id, fields.get(b"type", b"status").decode(), fields.get(b"data", b"{}").decode())
-                if fields.get(b"final") == b"1":
+        if view["ready"]:
+            # A finished run: its stream as it is. Finished without a final event (killed worker,
+            # expired stream), its registry state ends it.
+            async for batch in self._backlog(key, after):
+                yield batch
+                if batch[-1].final:
                     return
-            if not entries:
-                # Nothing new: a run that ended without a final event (killed worker, expired stream)
-                # ends the stream with its registry state.
-                view = await self._runs.status(task_id)
-                if view["ready"]:
-                    yield RunEvent(None, "status", orjson.dumps(view, default=str).decode())
+            yield [self._snapshot(view)]
+            return
+        # A live run: subscribed first, so the backlog read next and the live entries overlap
+        # (repeats are skipped by id) and nothing falls between them.
+        sub = await self._hub.subscribe(key)
+        try:
+            async for batch in self._backlog(key, after):
+                yield batch
+                if batch[-1].final:
                     return
-                block_s = IDLE_BLOCK_S
+                after = batch[-1].id or after
+            position = _position(after)
+            queue = sub.queue
+            while True:
+                items: list[Message | BaseException] = []
+                if queue.empty():
+                    try:
+                        async with asyncio.timeout(IDLE_BLOCK_S):
+                            items.append(await queue.get())
+                    except TimeoutError:
+                        view = await self._runs.status(task_id)
+                        if view["ready"] and queue.empty():
+                            yield [self._snapshot(view)]
+                            return
+                        continue
+                    # A live run's events come in bursts (a log line, then its progress): held up to
+                    # COALESCE_S for the rest of the burst, they cost one write. A final event goes out at once.
+                    held_until = time.monotonic() + COALESCE_S
+                    while not _final_message(items[-1]) and (left := held_until - time.monotonic()) > 0:
+                        try:
+                            async with asyncio.timeout(left):
+                                items.append(await queue.get())
+                        except TimeoutError:
+                            break
+                while not queue.empty():  # and whatever else is already there, in order
+                    items.append(queue.get_nowait())
+                batch = []
+                for item in items:
+                    if isinstance(item, BaseException):
+                        raise item
+                    event = _published(item[1])
+                    entry_position = _position(event.id or "0-0")
+                    if entry_position <= position:
+                        continue  # already sent from the backlog
+                    position = entry_position
+                    batch.append(event)
+                    if event.final:
+                        break
+                if batch:
+                    yield batch
+                    if batch[-1].final:
+                        return
+        finally:
+            await self._hub.release(sub)
+
+    @staticmethod
+    def _snapshot(view: dict[str, Any]) -> RunEvent:
+        return RunEvent(None, "status", orjson.dumps(view, default=str).decode(), True)
 
     async def logs(self, task_id: str) -> dict[str, Any]:
         """The run's captured log lines and whether some were left out."""
@@ -130,20 +225,19 @@ class RunEventService:
                 pipe.hget(logs_meta_key(task_id), "truncated")
                 raw, truncated = await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise RedisUnavailableError("Redis is unreachable; the run's log cannot be read.",
-                                          description=f"{type(exc).__name__}: {exc}") from exc
+            raise _unavailable(exc, "the run's log cannot be read") from exc
         lines = [orjson.loads(line) for line in raw]
         return {"success": True, "task_id": task_id, "lines": lines, "truncated": bool(int(truncated or 0))}
 
     async def publish_revoked(self, task_id: str, task_name: str | None, error: str) -> None:
         """The API ends a revoked run's stream itself: a terminated worker process never reaches task_postrun."""
-        key = events_key(task_id)
-        data = orjson.dumps({"task_id": task_id, "task_name": task_name, "status": RunState.REVOKED.value,
+        data = orjson.dumps({"task_id": task_id, "task_name": task_name, "status": "REVOKED",
                              "finished_at": now_iso(), "result": None, "error": error})
+        keys, args = append_args(task_id, self._ttl_s, "status", data, True)
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.xadd(key, {"type": "status", "data": data, "final": 1})
-                pipe.expire(key, self._ttl_s)
-                await pipe.execute()
+            try:
+                await self._client.evalsha(APPEND_SHA, len(keys), *keys, *args)
+            except NoScriptError:
+                await self._client.eval(APPEND_SCRIPT, len(keys), *keys, *args)
         except (RedisError, OSError):
             pass  # the revoke itself is recorded; followers then end on the registry's state

@@ -29,6 +29,7 @@ class HistoryQuery:
     submitted_to: datetime | None = None
     cursor: str | None = None
     limit: int = 50
+    parent: str | None = None  # the run whose retries are wanted
 
 
 def _invalid(field: str, message: str) -> InvalidParametersError:
@@ -136,7 +137,7 @@ class RunHistoryService:
         async with self._repositories.autocommit() as uow:
             rows = await uow.repo(TaskRunRepository).page(
                 task_name=task_name, statuses=[s.value for s in statuses], submitted_from=start,
-                submitted_to=end, after=after, limit=query.limit + 1,
+                submitted_to=end, after=after, limit=query.limit + 1, parent_id=query.parent,
             )
         more = len(rows) > query.limit
         rows = rows[: query.limit]
