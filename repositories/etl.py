@@ -209,7 +209,7 @@ class EtlRepository(RebuildRepository):
     async def make_calendar(self) -> None:
         """`etl_calendar(iso, day)`: every date of the years the checks accept, by its YYYY-MM-DD text
         (110k rows, built once per batch): a field found there is a date written exactly so and
-        within those years, with no parsing (a date's input and output functions cost ~1 µs a field)."""
+        within those years, with no parsing (a date's input and output functions per field cost more)."""
         await self.session.execute(text("drop table if exists etl_calendar"))
         await self.session.execute(text(
             "create temp table etl_calendar on commit drop as "
