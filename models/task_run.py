@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, String, Text
+from sqlalchemy import DateTime, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,4 +36,7 @@ class TaskRun(Base):
         Index("ix_task_runs_submitted_at", "submitted_at"),
         Index("ix_task_runs_task_name_submitted_at", "task_name", "submitted_at"),
         Index("ix_task_runs_status_submitted_at", "status", "submitted_at"),
+        # `GET /tasks/runs?parent=<id>` (a run's retries); most runs have no parent.
+        Index("ix_task_runs_parent_id_submitted_at", "parent_id", "submitted_at",
+              postgresql_where=text("parent_id is not null")),
     )
