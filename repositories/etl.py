@@ -227,6 +227,16 @@ class EtlRepository(RebuildRepository):
             "where reason is not null"), {"batch": batch, "file": spec.name})
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
+    async def rejected_key_loaded(self, spec: CsvFile, batch: str, *, exact: bool) -> bool:
+        """Whether a line rejected from this file has the key of a row the file loaded: a later line of
+        a repeated key whose first line was rejected (the first line wins, so it is a duplicate)."""
+        key = spec.columns[0]
+        return bool((await self.session.execute(text(
+            f"with {self._parsed(spec, exact=exact)} "
+            "select exists (select 1 from etl_rejects r join parsed p on p.line_number = r.line_number "
+            f"join {spec.name} t on t.{key} = p.v1 where r.batch = :batch and r.file = :file)"),
+            {"batch": batch, "file": spec.name})).scalar_one())
+
     def good_lines(self, spec: CsvFile, *, exact: bool, duplicates: bool) -> str:
         """`with` CTEs ending in `etl_checked`: the good lines of the staged file and their values
         (a line the checks give no reason), which `spec.insert` reads."""

@@ -86,9 +86,10 @@ class ReceivablesRepository(RebuildRepository):
         per client, sums of the detail rows' PEN balances, in total and per bucket; returns the
         snapshot's totals (operations and PEN balance per bucket, summary row counts).
 
-        One scan of the detail serves both summaries and the totals: sums per (debtor, bucket) and
-        per (client, bucket) as grouping sets (~125k groups from ~1M rows), summed again per party
-        and per bucket; names are joined to the summary rows, not to every detail row.
+        Sums per (debtor, bucket) and per (client, bucket) come from one grouped pass each over the
+        detail, through CREATE TABLE AS so PostgreSQL can run them with parallel workers (grouping
+        sets never run in parallel, and no INSERT ... SELECT does); the summaries pivot those few
+        groups per party and join the names to the summary rows, the totals sum the debtor groups.
         """
         params: dict[str, Any] = {"as_of": as_of}
         columns = ", ".join(b.column for b in buckets)
@@ -96,31 +97,25 @@ class ReceivablesRepository(RebuildRepository):
         for i, bucket in enumerate(buckets):
             params[f"label_{i}"] = bucket.label
             sums.append(f"coalesce(sum(g.total) filter (where g.bucket = :label_{i}), 0)")
-        inserts = []
+        # the groups (~100k from ~1M rows) are hashed: more than the rebuild's 4 MB (see `tune`)
+        await self.session.execute(text("set local work_mem = '64MB'"))
+        counts: dict[str, int] = {}
         for table, key, parties in (("receivables_by_debtor", "debtor_id", "debtors"),
                                     ("receivables_by_client", "client_id", "clients")):
-            inserts.append(f"""
-            {key}_rows as (
+            groups = f"{table}_groups"
+            await self.session.execute(text(f"drop table if exists {groups}"))
+            await self.session.execute(text(
+                f"create temp table {groups} on commit drop as "
+                f"select r.{key}, r.bucket, count(*) as n, sum(r.outstanding_pen) as total "
+                f"from {builds['receivables']} r group by r.{key}, r.bucket"))
+            result = await self.session.execute(text(f"""
                 insert into {builds[table]} ({key}, as_of, name, operations, outstanding_pen, {columns})
                 select g.{key}, :as_of, x.name, sum(g.n), sum(g.total), {", ".join(sums)}
-                from grouped g join {parties} x on x.id = g.{key}
-                where g.by_{key}
-                group by g.{key}, x.name
-                returning 1)""")
-        # the grouping sets hash ~125k groups: more than the rebuild's 4 MB (see `tune`)
-        await self.session.execute(text("set local work_mem = '64MB'"))
-        rows = (await self.session.execute(text(f"""
-            with grouped as materialized (
-                select r.debtor_id, r.client_id, r.bucket, grouping(r.client_id) = 1 as by_debtor_id,
-                       grouping(r.debtor_id) = 1 as by_client_id, count(*) as n, sum(r.outstanding_pen) as total
-                from {builds["receivables"]} r
-                group by grouping sets ((r.debtor_id, r.bucket), (r.client_id, r.bucket))),
-            {", ".join(inserts)}
-            select b.bucket, b.n, b.total, (select count(*) from debtor_id_rows) as debtors,
-                   (select count(*) from client_id_rows) as clients
-            from (select bucket, sum(n)::bigint as n, sum(total) as total from grouped where by_debtor_id
-                  group by bucket) as b
-            order by b.bucket
-        """), params)).mappings().all()
+                from {groups} g join {parties} x on x.id = g.{key}
+                group by g.{key}, x.name"""), params)
+            counts[key] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        rows = (await self.session.execute(text(
+            "select bucket, sum(n)::bigint as n, sum(total) as total from receivables_by_debtor_groups "
+            "group by bucket order by bucket"))).mappings().all()
         return {"buckets": {r["bucket"]: {"operations": r["n"], "outstanding_pen": r["total"]} for r in rows},
-                "debtors": rows[0]["debtors"] if rows else 0, "clients": rows[0]["clients"] if rows else 0}
+                "debtors": counts["debtor_id"], "clients": counts["client_id"]}

@@ -27,9 +27,14 @@ class ReportTablesRepository(RebuildRepository):
     async def insert_all(self, into: str, *, excluded: str, rates_until: date) -> int:
         """Into `into` (the empty build copy, see `start_build`): one row per counted operation, PEN
         amounts at the disbursement date's rate; the row count."""
+        # The rate calendar as an analysed temporary table, not a CTE: joined from a CTE, the planner
+        # hashes the ~1M operation rows (in batches on disk) and probes them with the few hundred days.
+        await self.session.execute(text("drop table if exists report_rates"))
+        await self.session.execute(text(f"create temp table report_rates on commit drop as with {RATE_CALENDAR} "
+                                        "select day, sell from rate_calendar"), {"rates_until": rates_until})
+        await self.session.execute(text("analyze report_rates"))
         result = await self.session.execute(text(f"""
-            with {RATE_CALENDAR},
-            paid as (select operation_id, sum(amount) as total, max(paid_on) as last_on
+            with paid as (select operation_id, sum(amount) as total, max(paid_on) as last_on
                      from payments group by operation_id)
             insert into {into} (operation_id, code, client_name, debtor_name, currency, face_value,
                                            face_value_pen, financed_pen, disbursed_on, due_on, term_days, status,
@@ -43,9 +48,9 @@ class ReportTablesRepository(RebuildRepository):
             join clients c on c.id = o.client_id
             join debtors d on d.id = o.debtor_id
             left join paid p on p.operation_id = o.id
-            left join rate_calendar rc on o.currency = 'USD' and rc.day = o.disbursed_on
+            left join report_rates rc on rc.day = o.disbursed_on
             where o.status <> :excluded
-        """), {"excluded": excluded, "rates_until": rates_until})
+        """), {"excluded": excluded})
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def totals(self) -> dict[str, Any]:

@@ -209,3 +209,33 @@ async def test_typed_values_are_checked_alike_whether_copy_or_sql_splits_the_fil
     assert await data.rows("select code, face_value from operations") == [{"code": "OK1", "face_value": D("1000.00")}]
     assert await data.db.fetchval("select raw from etl_rejects where file = 'operations' and line_number = 4") \
         == "DMY1,20100000001,20500000001,PEN,100,90,0.02,0,05/01/2024,2024-02-09,active"
+
+
+REPEATED_AFTER_A_REJECT = '''
+code,client_tax_id,debtor_tax_id,currency,face_value,advance_pct,monthly_rate,commission,disbursed_on,due_on,status
+OPR,20100000001,20500000001,PEN,-5,90,0.02,0,2024-01-10,2024-02-09,active
+OPR,20100000001,20500000001,PEN,100,90,0.02,0,2024-01-10,2024-02-09,active
+OPS,20100000001,20500000001,PEN,200,90,0.02,0,2024-01-10,2024-02-09,active
+'''
+
+
+@pytest.mark.parametrize("into", ["empty-tables", "loaded-tables"])
+async def test_the_first_line_of_a_repeated_key_wins_even_when_it_is_rejected(
+        repositories: RepositoryFactory, data: FactoringData, inbox: Inbox, into: str) -> None:
+    # The first line of OPR is rejected; its second line is a duplicate of it, not a replacement,
+    # whether the file is a first load into empty tables or an upsert into loaded ones.
+    if into == "loaded-tables":
+        batch(inbox, "a0")
+        await run_etl(repositories, RecordingProgress(), "a0")
+    inbox.batch("b1", clients=CLIENTS, debtors=DEBTORS, operations=REPEATED_AFTER_A_REJECT)
+
+    result = await run_etl(repositories, RecordingProgress(), "b1")
+
+    assert await data.rows("select line_number, reason from etl_rejects where batch = 'b1' and file = 'operations' "
+                           "order by line_number") == [
+        {"line_number": 2, "reason": "face_value must be positive: -5.00"},
+        {"line_number": 3, "reason": "duplicate of line 2"},
+    ]
+    assert result["batches"]["b1"]["operations"]["rejected"] == 2
+    assert await data.db.fetchval("select count(*) from operations where code = 'OPR'") == 0
+    assert await data.db.fetchval("select face_value from operations where code = 'OPS'") == D("200.00")

@@ -83,15 +83,19 @@ async def _load_file(repo: EtlRepository, batch: str, folder: Path, spec: CsvFil
         return {"loaded": inserted, "updated": updated, "rejected": rejected}
     # A first load into an empty table. Extracts rarely repeat a key, and looking for repeats costs
     # a hash of every key (~1 s per million lines), so the load first goes without: a repeated key
-    # then breaks the unique key built over the loaded rows, and the load of this file starts over
-    # from its staged lines, looking for them. (An upsert cannot go without: a repeated key whose
-    # first line changes nothing would not make it fail.)
+    # then breaks the unique key built over the loaded rows, or (its first line rejected, a later
+    # one loaded) shows as a rejected line whose key was loaded; either way the load of this file
+    # starts over from its staged lines, looking for them, and gives the answer an upsert gives.
+    # (An upsert cannot go without: a repeated key whose first line changes nothing would not make it fail.)
     await repo.savepoint("etl_file")
     try:
         counts = await _first_load(repo, batch, path, spec, data_lines, exact=exact, written=written, duplicates=False)
+        repeated = bool(counts["rejected"]) and await repo.rejected_key_loaded(spec, batch, exact=exact)
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
+        repeated = True
+    if repeated:
         await repo.rollback_to("etl_file")
         counts = await _first_load(repo, batch, path, spec, data_lines, exact=exact, written=written, duplicates=True)
     await repo.release("etl_file")
