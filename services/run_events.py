@@ -148,7 +148,8 @@ class RunEventService:
     async def events(self, task_id: str, last_event_id: str | None) -> AsyncIterator[list[RunEvent]]:
         """Every stream entry after `last_event_id` (all of them without one), live, up to the final state.
 
-        Entries come in batches: those already there when the follower looks are sent at once.
+        Entries come in batches: those already there when the follower looks are sent at once. An
+        empty batch means nothing happened for IDLE_BLOCK_S (the stream's keep-alive).
         """
         if last_event_id is not None and not _STREAM_ID.match(last_event_id):
             raise InvalidParametersError("Last-Event-ID must be an id this stream sent (like 1700000000000-0).")
@@ -189,6 +190,7 @@ class RunEventService:
                         if view["ready"] and queue.empty():
                             yield [self._snapshot(view)]
                             return
+                        yield []  # nothing new: the stream sends a keep-alive comment
                         continue
                     # A live run's events come in bursts (a log line, then its progress): held up to
                     # COALESCE_S for the rest of the burst, they cost one write. A final event goes out at once.
