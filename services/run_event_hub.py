@@ -32,14 +32,41 @@ IDLE_PING_S = 10.0
 RETRY_AFTER_S = 1.0
 
 
+def _final(payload: bytes) -> bool:
+    """A run event as the worker publishes it, `<id> <type> <final> <data>`: is it the final state?"""
+    return payload.split(b" ", 3)[2:3] == [b"1"]
+
+
 class Subscription:
     """One follower's messages: (channel, payload), or the exception that ended the hub's connection."""
 
-    __slots__ = ("channels", "queue")
+    __slots__ = ("channels", "queue", "_holding")
 
     def __init__(self, channels: tuple[bytes, ...]) -> None:
         self.channels = channels
         self.queue: asyncio.Queue[Message | BaseException] = asyncio.Queue()
+        self._holding: asyncio.Future[None] | None = None
+
+    async def hold(self, seconds: float) -> None:
+        """Let messages gather for `seconds` without a wake-up each; a final run event or an error ends it early."""
+        loop = asyncio.get_running_loop()
+        self._holding = future = loop.create_future()
+        timer = loop.call_later(seconds, _wake, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+            self._holding = None
+
+    def put(self, item: Message | BaseException) -> None:
+        self.queue.put_nowait(item)
+        if self._holding is not None and (isinstance(item, BaseException) or _final(item[1])):
+            _wake(self._holding)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class RunEventHub:
@@ -145,7 +172,7 @@ class RunEventHub:
                 if kind == "message":
                     data = message["data"]
                     for sub in followers.get(channel, ()):
-                        sub.queue.put_nowait((channel, data))
+                        sub.put((channel, data))
                 elif kind == "subscribe":
                     waiting = pending.get(channel)
                     if waiting:
@@ -165,7 +192,7 @@ class RunEventHub:
                                         description=f"{type(exc).__name__}: {exc}")
         for subs in self._followers.values():
             for sub in subs:
-                sub.queue.put_nowait(error)
+                sub.put(error)
         for futures in self._pending.values():
             for future in futures:
                 if not future.done():

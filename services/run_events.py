@@ -192,15 +192,11 @@ class RunEventService:
                             return
                         yield []  # nothing new: the stream sends a keep-alive comment
                         continue
-                    # A live run's events come in bursts (a log line, then its progress): held up to
-                    # COALESCE_S for the rest of the burst, they cost one write. A final event goes out at once.
-                    held_until = time.monotonic() + COALESCE_S
-                    while not _final_message(items[-1]) and (left := held_until - time.monotonic()) > 0:
-                        try:
-                            async with asyncio.timeout(left):
-                                items.append(await queue.get())
-                        except TimeoutError:
-                            break
+                    # A live run's events come in bursts (a log line, then its progress): held for
+                    # COALESCE_S, the rest of the burst joins the queue without waking this follower,
+                    # and the whole burst costs one wake-up and one write. A final event ends the hold.
+                    if not _final_message(items[-1]):
+                        await sub.hold(COALESCE_S)
                 while not queue.empty():  # and whatever else is already there, in order
                     items.append(queue.get_nowait())
                 batch = []
