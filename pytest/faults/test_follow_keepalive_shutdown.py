@@ -35,7 +35,8 @@ async def test_a_silent_stream_keeps_alive_and_ends_when_the_api_stops(
         async with http.stream("GET", f"/tasks/status/{task_id}/events") as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
-            async for line in response.aiter_lines():
+            reading = response.aiter_lines()
+            async for line in reading:
                 lines.append(line)
                 if line.startswith(":"):
                     break  # a keep-alive comment: proxies see traffic on an idle stream
@@ -44,7 +45,11 @@ async def test_a_silent_stream_keeps_alive_and_ends_when_the_api_stops(
             # uvicorn waits for open responses before it exits: the stream must end by itself.
             api = stack.processes[-1]
             api.send_signal(signal.SIGINT)
-            async for line in response.aiter_lines():
-                lines.append(line)
+
+            async def rest() -> None:
+                async for line in reading:
+                    lines.append(line)
+
+            await asyncio.wait_for(rest(), 20)  # keep-alives would go on for ever: bounded here
         assert await asyncio.wait_for(asyncio.to_thread(api.wait), 20) == 0
     assert "run event stream cut" not in (stack.folder / "api.log").read_text()
