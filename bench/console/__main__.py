@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
@@ -32,6 +33,17 @@ from bench.results import replace_section
 from config.embedded import EmbeddedPostgres, EmbeddedValkey, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+class Phase(NamedTuple):
+    """API CPU and wall seconds of a follow phase, whole and in its steady window."""
+
+    cpu: float
+    wall: float
+    window_cpu: float
+    window_wall: float
+
+
 TASK = '''
 """A run to follow: a progress update and a log line per second."""
 import logging
@@ -73,24 +85,52 @@ async def _submit(http: httpx.AsyncClient, path: str, body: dict[str, object]) -
     return str(response.json()["task_id"])
 
 
-async def _stream(http: httpx.AsyncClient, task_id: str) -> int:
+class _Window:
+    """The steady state: from the moment every client follows (its first event or poll) to the first end."""
+
+    def __init__(self, pid: int, clients: int) -> None:
+        self.pid, self.waiting = pid, clients
+        self.start: tuple[float, float] | None = None
+        self.end: tuple[float, float] | None = None
+
+    def following(self) -> None:
+        self.waiting -= 1
+        if self.waiting == 0:
+            self.start = (_cpu_s(self.pid), time.monotonic())
+
+    def finished(self) -> None:
+        if self.end is None and self.start is not None:
+            self.end = (_cpu_s(self.pid), time.monotonic())
+
+
+async def _stream(http: httpx.AsyncClient, task_id: str, window: _Window | None = None) -> int:
     events = 0
     async with http.stream("GET", f"/tasks/status/{task_id}/events") as response:
         async for line in response.aiter_lines():
-            events += line.startswith("event:")
+            if line.startswith("event:"):
+                events += 1
+                if events == 2 and window is not None:  # STARTED came: this one follows live now
+                    window.following()
+    if window is not None:
+        window.finished()
     return events
 
 
-async def _poll(http: httpx.AsyncClient, task_id: str) -> int:
+async def _poll(http: httpx.AsyncClient, task_id: str, window: _Window | None = None) -> int:
     polls = 0
     while True:
         polls += 1
-        if (await http.get(f"/tasks/status/{task_id}")).json()["ready"]:
+        ready = (await http.get(f"/tasks/status/{task_id}")).json()["ready"]
+        if polls == 2 and window is not None:
+            window.following()
+        if ready:
+            if window is not None:
+                window.finished()
             return polls
         await asyncio.sleep(1)
 
 
-async def _follow(url: str, token: str, pid: int, path: str, runs: int, seconds: int, mode: str) -> tuple[float, float]:
+async def _follow(url: str, token: str, pid: int, path: str, runs: int, seconds: int, mode: str) -> Phase:
     limits = httpx.Limits(max_connections=runs + 10, max_keepalive_connections=runs + 10)
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120,
                                  limits=limits) as http:
@@ -99,9 +139,13 @@ async def _follow(url: str, token: str, pid: int, path: str, runs: int, seconds:
         await http.get(f"/tasks/status/{warm}", params={"wait": 30})
         await (_stream if mode == "stream" else _poll)(http, warm)
         ids = [await _submit(http, path, {"seconds": seconds}) for _ in range(runs)]
+        window = _Window(pid, runs)
         cpu0, t0 = _cpu_s(pid), time.monotonic()
-        await asyncio.gather(*[(_stream if mode == "stream" else _poll)(http, i) for i in ids])
-        return _cpu_s(pid) - cpu0, time.monotonic() - t0
+        await asyncio.gather(*[(_stream if mode == "stream" else _poll)(http, i, window) for i in ids])
+        cpu, wall = _cpu_s(pid) - cpu0, time.monotonic() - t0
+        if window.start is None or window.end is None:
+            return Phase(cpu, wall, float("nan"), float("nan"))
+        return Phase(cpu, wall, window.end[0] - window.start[0], window.end[1] - window.start[1])
 
 
 def _profiled(profile: Path | None, pid: int, name: str, seconds: int) -> subprocess.Popen[bytes] | None:
@@ -129,7 +173,7 @@ def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 def _follow_phase(url: str, token: str, api: subprocess.Popen[bytes], path: str, args: argparse.Namespace,
-                  mode: str) -> tuple[float, float]:
+                  mode: str) -> Phase:
     spy = _profiled(args.profile, api.pid, mode, args.seconds + 3)
     try:
         return asyncio.run(_follow(url, token, api.pid, path, args.runs, args.seconds, mode))
@@ -162,7 +206,8 @@ def main() -> int:
     os.environ.update({k: env[k] for k in ("ENVIRONMENT", "DATABASE_URL", "REDIS_URL", "VAR_DIR", "AUTH_JWT_SECRET")})
     workers: list[subprocess.Popen[bytes]] = []
     servers: list[subprocess.Popen[bytes]] = []
-    stream_cpu = stream_wall = poll_cpu = poll_wall = float("nan")
+    nan = float("nan")
+    stream = poll = Phase(nan, nan, nan, nan)
     latencies: dict[str, list[float]] = {}
     traced: dict[str, float] = {}
     try:
@@ -190,9 +235,9 @@ def main() -> int:
         token = TokenService(get_settings().auth).mint("bench", "operator", 3600)
         path = f"/tasks/execute/{domain}.follow_me"
         if "stream" in phases:
-            stream_cpu, stream_wall = _follow_phase(url, token, api, path, args, "stream")
+            stream = _follow_phase(url, token, api, path, args, "stream")
         if "poll" in phases:
-            poll_cpu, poll_wall = _follow_phase(url, token, api, path, args, "poll")
+            poll = _follow_phase(url, token, api, path, args, "poll")
         if "latency" in phases:
             # The no-op latencies run on a worker as `toolbox up` starts it (prefork, 2 processes).
             _stop_all(workers)
@@ -214,7 +259,7 @@ def main() -> int:
         postgres.stop()
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
-    body = _report(args, stream_cpu, stream_wall, poll_cpu, poll_wall, latencies, traced)
+    body = _report(args, stream, poll, latencies, traced)
     print(body)
     if phases >= {"stream", "poll", "latency"}:
         replace_section(ROOT / "bench" / "RESULTS.md", "Console: following runs (bench.console)", body)
@@ -230,25 +275,32 @@ def _wait_worker(url: str, token: str) -> None:
             raise RuntimeError(f"the latency worker did not run a ping within 60 s: {body}")
 
 
-def _report(args: argparse.Namespace, stream_cpu: float, stream_wall: float, poll_cpu: float, poll_wall: float,
-            latencies: dict[str, list[float]], traced: dict[str, float]) -> str:
+def _report(args: argparse.Namespace, stream: Phase, poll: Phase, latencies: dict[str, list[float]],
+            traced: dict[str, float]) -> str:
     events = args.runs * (2 * args.seconds + 2)  # STARTED, a log line and a progress per second, the final state
     polls = args.runs * args.seconds
     load = os.getloadavg()
+    # Steady state: CPU per client-second while every client follows (all streams open, all pollers polling).
+    per_stream_s = stream.window_cpu / (args.runs * stream.window_wall) * 1e6
+    per_poll_s = poll.window_cpu / (args.runs * poll.window_wall) * 1e6
     lines = [
         f"`uv run python -m bench.console --runs {args.runs} --seconds {args.seconds} --rounds {args.rounds}` on "
         f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
         f"(load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}).",
         "",
         f"{args.runs} runs of {args.seconds} s followed by {args.runs} clients (API process CPU, one uvicorn worker; "
-        "threads-pool worker so every run is active at once):",
+        "threads-pool worker so every run is active at once). Whole phase: from the first request to the last "
+        "answer, the 100 opens (or first polls) included. Steady state: the window from the moment every client "
+        "follows (its second event, its second poll) to the first run's end, per client-second:",
         "",
-        "| how the clients follow | API CPU s | wall s | CPU µs per event / poll | CPU vs polling |",
-        "|---|---:|---:|---:|---:|",
-        f"| event streams (SSE), {events} events | {stream_cpu:.2f} | {stream_wall:.1f} | "
-        f"{stream_cpu / events * 1e6:.0f} | {stream_cpu / poll_cpu:.2f}× |",
-        f"| polling once a second, ~{polls} polls | {poll_cpu:.2f} | {poll_wall:.1f} | "
-        f"{poll_cpu / polls * 1e6:.0f} | 1.00× |",
+        "| how the clients follow | API CPU s | wall s | CPU µs per event / poll | whole phase vs polling "
+        "| steady window s | steady CPU µs per client-second | steady vs polling |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| event streams (SSE), {events} events | {stream.cpu:.2f} | {stream.wall:.1f} | "
+        f"{stream.cpu / events * 1e6:.0f} | {stream.cpu / poll.cpu:.2f}× | {stream.window_wall:.1f} | "
+        f"{per_stream_s:.0f} | {per_stream_s / per_poll_s:.2f}× |",
+        f"| polling once a second, ~{polls} polls | {poll.cpu:.2f} | {poll.wall:.1f} | "
+        f"{poll.cpu / polls * 1e6:.0f} | 1.00× | {poll.window_wall:.1f} | {per_poll_s:.0f} | 1.00× |",
     ]
     if latencies:
         base = statistics.median(latencies[latency.PATHS[0]]) * 1000

@@ -157,6 +157,29 @@ def test_progress_and_log_lines_appear_live_until_success(open_console: Callable
     screenshot(page, "run-finished")
 
 
+def test_a_stream_cut_before_the_final_state_is_resumed(open_console: Callable[..., Page], console: ConsoleStack,
+                                                        mint: Callable[..., str]) -> None:
+    """The API ends a stream it cannot feed (Redis lost) without the final state: the page reconnects."""
+    seen: list[str] = []
+
+    def events(route: Any) -> None:
+        seen.append(route.request.url)
+        if len(seen) == 1:  # as the API ends a stream when Redis goes away: a comment, then the end
+            route.fulfill(status=200, headers={"Content-Type": "text/event-stream"},
+                          body=": cut, Redis is unreachable; reconnect with Last-Event-ID\n\n")
+        else:
+            route.continue_()
+
+    page = open_console()
+    page.route(re.compile(r"/tasks/status/[^/]+/events$"), events)
+    with _api(console, mint("operator")) as http:
+        task_id = http.post(f"/tasks/execute/{console.task('steps')}", json={"steps": 3, "pause_s": 1.5}).json()["task_id"]
+    page.evaluate("hash => { location.hash = hash; }", f"#/runs/{task_id}")
+    expect(page.locator(".run-state .badge")).to_have_text("SUCCESS")
+    expect(page.locator(".logs .line")).to_have_count(3)
+    assert len(seen) >= 2  # the cut stream, then the one that carried the run to its end
+
+
 def test_retry_a_finished_run(open_console: Callable[..., Page], console: ConsoleStack,
                               mint: Callable[..., str]) -> None:
     with _api(console, mint("operator")) as http:

@@ -135,6 +135,27 @@ async def test_stopping_a_run_ends_its_stream(api: httpx.AsyncClient, console: C
     assert ended and events[-1].data["status"] == "REVOKED"
 
 
+async def test_a_client_hanging_up_releases_its_subscription(
+    api: httpx.AsyncClient, console: ConsoleStack, servers: dict[str, Any]
+) -> None:
+    """A hang-up is noticed while the run says nothing (writes to a closed stream fail silently)."""
+    task_id = await _submit(api, console, "sleepy", seconds=120)
+    redis = aioredis.Redis.from_url(servers["valkey"].url)
+    try:
+        started, ended = await read_events(api, f"/tasks/status/{task_id}/events", stop_after=1)
+        assert not ended and started[0].data["status"] == "STARTED"
+        for _ in range(100):  # bounded: 10 s
+            subscribers = dict(await redis.pubsub_numsub(events_key(task_id)))
+            if not subscribers.get(events_key(task_id).encode()):
+                break
+            await asyncio.sleep(0.1)
+        assert subscribers[events_key(task_id).encode()] == 0  # unsubscribed while the run goes on
+        assert (await api.get(f"/tasks/status/{task_id}")).json()["status"] in {"STARTED", "PROGRESS"}
+    finally:
+        await redis.aclose()
+        assert (await api.post(f"/tasks/{task_id}/revoke", json={"terminate": True})).status_code == 200
+
+
 async def test_a_finished_run_without_events_streams_its_state_once(
     api: httpx.AsyncClient, console: ConsoleStack, servers: dict[str, Any]
 ) -> None:

@@ -66,13 +66,17 @@ export async function api(path, { method = "GET", body, query } = {}) {
   return data;
 }
 
+const FINAL = ["SUCCESS", "FAILURE", "REVOKED"];
+
 // Follows a run's Server-Sent Events with fetch (the token goes in a header, never in a URL),
-// reconnecting with Last-Event-ID after a network drop until the stream ends by itself.
+// reconnecting with Last-Event-ID after a network drop or a stream cut
+// before the run's final state, until the stream ends after it.
 export function followRun(taskId, onEvent, onState) {
   const controller = new AbortController();
   let lastId = null;
   let stopped = false;
   let delay = 500;
+  let final = false;  // a stream that ends before the final state was cut (Redis lost): reconnect
 
   async function connect() {
     while (!stopped) {
@@ -89,6 +93,7 @@ export function followRun(taskId, onEvent, onState) {
         onState("live");
         delay = 500;
         await read(response.body.getReader());
+        if (!final) throw new Error("the stream was cut before the run's final state");
         onState("ended");
         return;  // the server ended the stream after the final state
       } catch (err) {
@@ -130,7 +135,10 @@ export function followRun(taskId, onEvent, onState) {
     }
     if (!data.length) return;
     if (id) lastId = id;
-    try { onEvent(event, JSON.parse(data.join("\n"))); } catch { /* a malformed event is skipped */ }
+    let parsed;
+    try { parsed = JSON.parse(data.join("\n")); } catch { return; /* a malformed event is skipped */ }
+    if (event === "status" && FINAL.includes(parsed.status)) final = true;
+    onEvent(event, parsed);
   }
 
   connect();

@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from schemas.errors import ServiceUnavailableError
+from schemas.errors import RedisUnavailableError
 
 log = logging.getLogger("toolbox.run_events")
 Message = tuple[bytes, bytes]  # (channel, payload)
@@ -32,14 +32,41 @@ IDLE_PING_S = 10.0
 RETRY_AFTER_S = 1.0
 
 
+def _final(payload: bytes) -> bool:
+    """A run event as the worker publishes it, `<id> <type> <final> <data>`: is it the final state?"""
+    return payload.split(b" ", 3)[2:3] == [b"1"]
+
+
 class Subscription:
     """One follower's messages: (channel, payload), or the exception that ended the hub's connection."""
 
-    __slots__ = ("channels", "queue")
+    __slots__ = ("channels", "queue", "_holding")
 
     def __init__(self, channels: tuple[bytes, ...]) -> None:
         self.channels = channels
         self.queue: asyncio.Queue[Message | BaseException] = asyncio.Queue()
+        self._holding: asyncio.Future[None] | None = None
+
+    async def hold(self, seconds: float) -> None:
+        """Let messages gather for `seconds` without a wake-up each; a final run event or an error ends it early."""
+        loop = asyncio.get_running_loop()
+        self._holding = future = loop.create_future()
+        timer = loop.call_later(seconds, _wake, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+            self._holding = None
+
+    def put(self, item: Message | BaseException) -> None:
+        self.queue.put_nowait(item)
+        if self._holding is not None and (isinstance(item, BaseException) or _final(item[1])):
+            _wake(self._holding)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class RunEventHub:
@@ -65,7 +92,7 @@ class RunEventHub:
     async def subscribe(self, *channels: str) -> Subscription:
         """Follow these channels; returns once Redis confirmed each subscription, so nothing sent after is missed.
 
-        ServiceUnavailableError when Redis cannot be reached.
+        RedisUnavailableError when Redis cannot be reached.
         """
         sub = Subscription(tuple(channel.encode() for channel in channels))
         try:
@@ -84,7 +111,7 @@ class RunEventHub:
                 await asyncio.wait_for(asyncio.gather(*(asyncio.shield(w) for w in waits)), self._timeout_s)
         except (RedisError, OSError, TimeoutError, ConnectionError) as exc:
             await self.release(sub)
-            raise ServiceUnavailableError("Redis is unreachable; the run cannot be followed.",
+            raise RedisUnavailableError("Redis is unreachable; the run cannot be followed.",
                                           description=f"{type(exc).__name__}: {exc}") from exc
         except BaseException:
             await self.release(sub)
@@ -107,11 +134,11 @@ class RunEventHub:
                 await self._pubsub.unsubscribe(*gone)
 
     async def connected(self) -> None:
-        """Open the hub's connection if needed; ServiceUnavailableError when Redis cannot be reached."""
+        """Open the hub's connection if needed; RedisUnavailableError when Redis cannot be reached."""
         try:
             await self._connected()
         except (RedisError, OSError, TimeoutError) as exc:
-            raise ServiceUnavailableError("Redis is unreachable; the run cannot be followed.",
+            raise RedisUnavailableError("Redis is unreachable; the run cannot be followed.",
                                           description=f"{type(exc).__name__}: {exc}") from exc
 
     async def _connected(self) -> PubSub:
@@ -145,7 +172,7 @@ class RunEventHub:
                 if kind == "message":
                     data = message["data"]
                     for sub in followers.get(channel, ()):
-                        sub.queue.put_nowait((channel, data))
+                        sub.put((channel, data))
                 elif kind == "subscribe":
                     waiting = pending.get(channel)
                     if waiting:
@@ -161,11 +188,11 @@ class RunEventHub:
             await self._fail(pubsub, exc)
 
     async def _fail(self, pubsub: PubSub, exc: BaseException) -> None:
-        error = ServiceUnavailableError("Redis is unreachable; the run cannot be followed.",
+        error = RedisUnavailableError("Redis is unreachable; the run cannot be followed.",
                                         description=f"{type(exc).__name__}: {exc}")
         for subs in self._followers.values():
             for sub in subs:
-                sub.queue.put_nowait(error)
+                sub.put(error)
         for futures in self._pending.values():
             for future in futures:
                 if not future.done():

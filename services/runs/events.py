@@ -24,7 +24,7 @@ from redis.exceptions import NoScriptError, RedisError
 from background.processors.run_events import APPEND_SCRIPT, APPEND_SHA, append_args, now_iso
 from config.redis_keys import RESULT_META_PREFIX, events_key, logs_key, logs_meta_key
 from models.run_state import ENDED_STATES
-from schemas.errors import InvalidParametersError, ServiceUnavailableError
+from schemas.errors import InvalidParametersError, RedisUnavailableError
 from services.runs.event_hub import Message, RunEventHub
 from services.runs.task_runs import TaskRunService
 
@@ -76,8 +76,8 @@ def _final_message(item: Message | BaseException) -> bool:
     return isinstance(item, BaseException) or _finished(*item)
 
 
-def _unavailable(exc: BaseException, what: str = "the run cannot be followed") -> ServiceUnavailableError:
-    return ServiceUnavailableError(f"Redis is unreachable; {what}.", description=f"{type(exc).__name__}: {exc}")
+def _unavailable(exc: BaseException, what: str = "the run cannot be followed") -> RedisUnavailableError:
+    return RedisUnavailableError(f"Redis is unreachable; {what}.", description=f"{type(exc).__name__}: {exc}")
 
 
 class RunEventService:
@@ -140,7 +140,8 @@ class RunEventService:
     async def events(self, task_id: str, last_event_id: str | None) -> AsyncIterator[list[RunEvent]]:
         """Every stream entry after `last_event_id` (all of them without one), live, up to the final state.
 
-        Entries come in batches: those already there when the follower looks are sent at once.
+        Entries come in batches: those already there when the follower looks are sent at once. An
+        empty batch means nothing happened for IDLE_BLOCK_S (the stream's keep-alive).
         """
         if last_event_id is not None and not _STREAM_ID.match(last_event_id):
             raise InvalidParametersError("Last-Event-ID must be an id this stream sent (like 1700000000000-0).")
@@ -181,16 +182,13 @@ class RunEventService:
                         if view["ready"] and queue.empty():
                             yield [self._snapshot(view)]
                             return
+                        yield []  # nothing new: the stream sends a keep-alive comment
                         continue
-                    # A live run's events come in bursts (a log line, then its progress): held up to
-                    # COALESCE_S for the rest of the burst, they cost one write. A final event goes out at once.
-                    held_until = time.monotonic() + COALESCE_S
-                    while not _final_message(items[-1]) and (left := held_until - time.monotonic()) > 0:
-                        try:
-                            async with asyncio.timeout(left):
-                                items.append(await queue.get())
-                        except TimeoutError:
-                            break
+                    # A live run's events come in bursts (a log line, then its progress): held for
+                    # COALESCE_S, the rest of the burst joins the queue without waking this follower,
+                    # and the whole burst costs one wake-up and one write. A final event ends the hold.
+                    if not _final_message(items[-1]):
+                        await sub.hold(COALESCE_S)
                 while not queue.empty():  # and whatever else is already there, in order
                     items.append(queue.get_nowait())
                 batch = []
