@@ -124,7 +124,9 @@ class EventStream(Response):
             await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 
-@router.get("/{task_id}/events", response_class=EventStream,
+# status_code given: FastAPI's OpenAPI builder cannot infer it from a response class whose
+# constructor takes no status_code (it fails on /openapi.json otherwise).
+@router.get("/{task_id}/events", response_class=EventStream, status_code=200,
             responses={**ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "`status` and `log` events"}})
 async def run_events(
     state: State, _: Viewer, task_id: PathId,
