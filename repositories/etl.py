@@ -11,7 +11,7 @@ import asyncpg
 from sqlalchemy import text
 
 from repositories.etl_files import FIRST_DATE, LAST_DATE, CsvFile
-from repositories.factoring_sql import RebuildRepository
+from repositories.factoring_sql import LOADED_TABLES, RebuildRepository
 
 # A CSV line split into fields, in SQL. Lines without quotes (nearly all) take the cheap path;
 # quoted fields ("a, b" and doubled "" quotes) go through a regular expression.
@@ -249,6 +249,14 @@ class EtlRepository(RebuildRepository):
             "update etl_rejects r set raw = rtrim(e.raw, E'\\r') from etl_raw e "
             "where r.batch = :batch and r.file = :file and r.raw is null and e.line_number = r.line_number"),
             {"batch": batch, "file": file})
+
+    async def load_lock_mode(self) -> str:
+        """The mode in which this load locks the loaded tables (`lock_loaded`): ACCESS EXCLUSIVE when
+        one is empty, for a first load drops and re-creates its keys; else ROW EXCLUSIVE, which its
+        upserts take anyway, so rebuilds keep reading while it runs."""
+        empty = " or ".join(f"not exists (select 1 from {table})" for table in LOADED_TABLES)
+        first = bool((await self.session.execute(text(f"select {empty}"))).scalar_one())
+        return "access exclusive" if first else "row exclusive"
 
     async def is_empty(self, table: str) -> bool:
         """True when `table` has no row (its first load needs no conflict handling)."""

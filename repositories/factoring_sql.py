@@ -8,6 +8,9 @@ from sqlalchemy import text
 
 from repositories.base import BaseRepository
 
+# The tables the ETL loads, in the order every domain transaction locks them (see `lock`).
+LOADED_TABLES = ("clients", "debtors", "operations", "payments")
+
 # One row per calendar day from the first stored rate to :rates_until, carrying the latest
 # `sell` on or before that day. Built once per statement (a few thousand rows at most) so the
 # big tables are converted with a plain hash join on the date, not one index probe per row.
@@ -79,8 +82,23 @@ class RebuildRepository(BaseRepository):
     """Base of the repositories that rebuild an output table."""
 
     async def lock(self, name: str) -> None:
-        """Serialise rebuilds of one table: a second run waits for the first to commit."""
+        """`serialise` runs of `name`, then `lock_loaded` for reading."""
+        await self.serialise(name)
+        await self.lock_loaded("access share")
+
+    async def serialise(self, name: str) -> None:
+        """Serialise runs of `name`: a second run waits for the first to commit."""
         await self.session.execute(text("select pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+
+    async def lock_loaded(self, mode: str) -> None:
+        """Lock the tables the ETL loads, all at once, in `LOADED_TABLES` order and in `mode`.
+
+        Every domain transaction takes these locks before it reads or writes them, in the one order,
+        so none ever holds one of them while it waits for another: a first ETL load (ACCESS
+        EXCLUSIVE, it drops and re-creates keys) and a rebuild (ACCESS SHARE) wait for each other
+        instead of deadlocking, as they did when each locked the tables in the order it read them.
+        """
+        await self.session.execute(text(f"lock table {', '.join(LOADED_TABLES)} in {mode} mode"))
 
     async def tune(self, *, big_hashes: bool = True) -> None:
         """Memory for this transaction's index builds and, with `big_hashes`, its sorts and hashes

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from decimal import Decimal as D
+
+import asyncpg
+from sqlalchemy import text
 
 import pytest
 from config.repository_factory import RepositoryFactory
@@ -12,6 +16,7 @@ from factories.inbox import Inbox
 from factories.progress import RecordingProgress
 from repositories.etl import EtlRepository
 from repositories.etl_files import CSV_FILES
+from repositories.kpi_daily import KpiDailyRepository
 from schemas.errors import EtlError
 from services.factoring.etl import run_etl
 
@@ -239,3 +244,24 @@ async def test_the_first_line_of_a_repeated_key_wins_even_when_it_is_rejected(
     assert result["batches"]["b1"]["operations"]["rejected"] == 2
     assert await data.db.fetchval("select count(*) from operations where code = 'OPR'") == 0
     assert await data.db.fetchval("select face_value from operations where code = 'OPS'") == D("200.00")
+
+
+async def test_a_first_load_and_a_rebuild_wait_for_each_other_instead_of_deadlocking(
+        repositories: RepositoryFactory, db: asyncpg.Connection, inbox: Inbox) -> None:
+    """A rebuild reads operations, then clients, while a first load (which re-keys every loaded table)
+    starts between the two reads: one waits for the other, neither is aborted as a deadlock.
+
+    Beat sending the ETL and the rebuilds together on a new database deadlocked this way."""
+    batch(inbox, "b1")
+    async with repositories.unit_of_work() as uow:
+        rebuild = uow.repo(KpiDailyRepository)
+        await rebuild.lock("kpi_daily")
+        await rebuild.session.execute(text("select count(*) from operations"))
+        etl = asyncio.create_task(run_etl(repositories, RecordingProgress(), "b1"))
+        while not await db.fetchval("select count(*) from pg_locks where not granted and locktype = 'relation'"):
+            assert not etl.done(), etl.exception()
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(1.2)  # past deadlock_timeout: a lock cycle would be found and broken by now
+        assert await rebuild.session.scalar(text("select count(*) from clients")) == 0
+    result = await etl
+    assert result["totals"] == {"loaded": 7, "updated": 0, "rejected": 13}

@@ -129,7 +129,8 @@ async def load_batch(repositories: RepositoryFactory, progress: ProgressReporter
     try:
         async with repositories.unit_of_work() as uow:
             repo = uow.repo(EtlRepository)
-            await repo.lock("etl")
+            await repo.serialise("etl")
+            await repo.lock_loaded(await repo.load_lock_mode())
             await repo.tune()
             await repo.forget_rejects(batch)
             await repo.make_calendar()
