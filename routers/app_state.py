@@ -62,7 +62,6 @@ class AppState:
     idempotency: IdempotentLaunches
     events: RunEventService
     hub: RunEventHub
-    hub_redis: aioredis.Redis
     history: RunHistoryService
     control: RunControlService
     stats: StatsService
@@ -77,23 +76,8 @@ class AppState:
         self.workers.close()
         await self.hub.close()
         await self.redis.aclose()
-        await self.hub_redis.aclose()
         await self.pool.close()
         await self.engine.dispose()
-
-
-def build_hub_redis(settings: Settings) -> aioredis.Redis:
-    """The client of the run-event hub's one pub/sub connection (services/runs/event_hub.py).
-
-    No retry: a reconnected subscription would have missed messages, so a failure reaches the
-    followers instead. No connection-level health check either: its PING would read the reply
-    on the connection the hub's reader task is reading; the hub pings an idle connection itself.
-    """
-    timeout = settings.redis.socket_timeout_s
-    return aioredis.Redis.from_url(
-        settings.redis.url, socket_timeout=timeout, socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0), max_connections=4, health_check_interval=0,
-    )
 
 
 def build_redis(settings: Settings) -> aioredis.Redis:
@@ -119,8 +103,7 @@ async def build_state(settings: Settings, processor: BaseProcessor, celery_app: 
     runs = TaskRunService(registry, TaskPublisher(celery_app, client, settings.redis.publish_timeout_s),
                           processor, single_run)
     schedules = ScheduleService.build(settings, processor, client, repositories)
-    hub_client = build_hub_redis(settings)
-    hub = RunEventHub(hub_client, settings.redis.socket_timeout_s)
+    hub = RunEventHub(settings.redis.url, settings.redis.socket_timeout_s)
     events = RunEventService(client, hub, runs, settings.celery.result_expires_s)
 
     declared = [str(entry["queue"]) for entry in processor.catalog["available_tasks"].values()]
@@ -136,7 +119,7 @@ async def build_state(settings: Settings, processor: BaseProcessor, celery_app: 
     history = RunHistoryService(repositories, processor)
     return AppState(settings=settings, engine=engine, redis=client, repositories=repositories,
                     processor=processor, tokens=TokenService(settings.auth), runs=runs, schedules=schedules, pool=pool,
-                    idempotency=IdempotentLaunches(client, runs), events=events, hub=hub, hub_redis=hub_client,
+                    idempotency=IdempotentLaunches(client, runs), events=events, hub=hub,
                     history=history, control=control,
                     stats=StatsService(repositories, workers, QueueLengths(client, queues)), workers=workers,
                     metrics=metrics, audit=audit,

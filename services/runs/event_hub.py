@@ -3,9 +3,15 @@
 The worker publishes every run event with its stream id on the channel named like the run's
 stream (background.processors.run_events.APPEND_SCRIPT), and Celery's result backend publishes
 every state it stores on `celery-task-meta-<id>`. Event streams and `?wait=` subscribe here: a
-channel is subscribed once however many followers it has, and one task reads every message and
-puts it on the queue of each follower of its channel. Following costs no connection and no Redis
-command per follower and per event.
+channel is subscribed once however many followers it has, and each message Redis sends is put
+in the list of every follower of its channel. Following costs no connection, no Redis command
+and no task of its own per follower and per event.
+
+The connection is a plain asyncio protocol whose replies hiredis (C) parses: every message of a
+read is handed out in one callback, with no coroutine, timeout or retry layer per message (the
+redis-py PubSub reader spent more CPU per followed run than the rest of the stream together,
+bench.console). Followers are woken in bursts: a run's log line and the progress that follows it
+wake their follower once, after COALESCE_S, one process-wide timer for every follower.
 
 A lost connection is not resumed silently (messages sent meanwhile would be missing): every
 follower gets the error, and the next subscription opens a new connection.
@@ -14,54 +20,91 @@ follower gets the error, and the next subscription opens a new connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import ssl
 import time
 from collections import deque
+from typing import Any, Literal, cast
 
-import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
+import hiredis
+import orjson
+from redis.asyncio.connection import SSLConnection, parse_url
 
+from config.redis_keys import RESULT_META_PREFIX
+from models.run_state import ENDED_STATES
 from schemas.errors import RedisUnavailableError
 
 log = logging.getLogger("toolbox.run_events")
 Message = tuple[bytes, bytes]  # (channel, payload)
+Item = Message | BaseException
+# Without a byte from Redis for this long the hub sends a PING; without one for twice as long the
+# connection is dead.
 IDLE_PING_S = 10.0
 # After a failed connect, follows fail at once for this long instead of each waiting for a timeout.
 RETRY_AFTER_S = 1.0
+# How long a follower woken by a live event lets the rest of its burst gather (one write for the burst).
+COALESCE_S = 0.02
+_META = RESULT_META_PREFIX.encode()
 
 
-def _final(payload: bytes) -> bool:
-    """A run event as the worker publishes it, `<id> <type> <final> <data>`: is it the final state?"""
+def finished(channel: bytes, payload: bytes) -> bool:
+    """Does this message say the run reached a final state?
+
+    A run event as the worker publishes it is `<id> <type> <final> <data>`; a result-backend
+    message is the stored meta (JSON) with its `status`.
+    """
+    if channel.startswith(_META):
+        try:
+            meta = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return False
+        return isinstance(meta, dict) and meta.get("status") in ENDED_STATES
     return payload.split(b" ", 3)[2:3] == [b"1"]
 
 
 class Subscription:
-    """One follower's messages: (channel, payload), or the exception that ended the hub's connection."""
+    """One follower's messages (channel, payload) in arrival order, or the error that ended the connection.
 
-    __slots__ = ("channels", "queue", "_holding")
+    `wake="burst"`: `next` returns COALESCE_S after the first message of a burst, at once on a
+    final one or an error. `wake="final"`: only a final message or an error is kept and wakes it.
+    """
 
-    def __init__(self, channels: tuple[bytes, ...]) -> None:
+    __slots__ = ("channels", "_burst", "_hub", "_items", "_waiter")
+
+    def __init__(self, hub: RunEventHub, channels: tuple[bytes, ...], wake: Literal["burst", "final"]) -> None:
         self.channels = channels
-        self.queue: asyncio.Queue[Message | BaseException] = asyncio.Queue()
-        self._holding: asyncio.Future[None] | None = None
+        self._hub = hub
+        self._burst = wake == "burst"
+        self._items: list[Item] = []
+        self._waiter: asyncio.Future[None] | None = None
 
-    async def hold(self, seconds: float) -> None:
-        """Let messages gather for `seconds` without a wake-up each; a final run event or an error ends it early."""
-        loop = asyncio.get_running_loop()
-        self._holding = future = loop.create_future()
-        timer = loop.call_later(seconds, _wake, future)
-        try:
-            await future
-        finally:
-            timer.cancel()
-            self._holding = None
+    async def next(self, idle_s: float) -> list[Item]:
+        """What arrived since the last call; waits for it up to `idle_s` (then an empty list)."""
+        if not self._items:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(idle_s, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        items, self._items = self._items, []
+        return items
 
-    def put(self, item: Message | BaseException) -> None:
-        self.queue.put_nowait(item)
-        if self._holding is not None and (isinstance(item, BaseException) or _final(item[1])):
-            _wake(self._holding)
+    def put(self, item: Item) -> None:
+        """From the hub's protocol callback: never blocks, never awaits."""
+        last = isinstance(item, BaseException) or finished(*item)
+        if not (self._burst or last):
+            return
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if last:
+            waiter.set_result(None)
+        else:
+            self._hub.wake_later(waiter)
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -69,34 +112,90 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class RunEventHub:
-    """`client` serves this hub only (its pool holds the one subscribed connection)."""
+class _PubSubProtocol(asyncio.Protocol):
+    """The hub's connection: RESP2 replies parsed by hiredis, pub/sub pushes handed to the hub."""
 
-    def __init__(self, client: aioredis.Redis, timeout_s: float) -> None:
-        self._client = client
+    def __init__(self, hub: RunEventHub) -> None:
+        self._hub = hub
+        self._parser = hiredis.Reader()
+        self._replies: deque[asyncio.Future[Any]] = deque()  # commands answered before any SUBSCRIBE (AUTH)
+        self.transport: asyncio.Transport | None = None
+        self.heard = True  # a byte came since the last idle check
+        self.pinged = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport instances
+
+    def send(self, *parts: bytes | str) -> None:
+        """One command, RESP-encoded."""
+        assert self.transport is not None
+        encoded = [part.encode() if isinstance(part, str) else part for part in parts]
+        out = [b"*%d\r\n" % len(encoded)]
+        for part in encoded:
+            out += [b"$%d\r\n" % len(part), part, b"\r\n"]
+        self.transport.write(b"".join(out))
+
+    async def call(self, *parts: bytes | str) -> Any:
+        """A command answered in order (only before the first SUBSCRIBE); its reply, or the error raised."""
+        future = asyncio.get_running_loop().create_future()
+        self._replies.append(future)
+        self.send(*parts)
+        reply = await future
+        if isinstance(reply, hiredis.ReplyError):
+            raise ConnectionError(f"Redis answered {parts[0]!r}: {reply}")
+        return reply
+
+    def data_received(self, data: bytes) -> None:
+        self.heard, self.pinged = True, False
+        self._parser.feed(data)
+        hub = self._hub
+        while (reply := self._parser.gets()) is not False:
+            if isinstance(reply, list) and reply and reply[0] in (b"message", b"subscribe", b"unsubscribe", b"pong"):
+                hub.pushed(reply)
+            elif self._replies:
+                self._replies.popleft().set_result(reply)
+            # else: the +PONG of an idle check before any subscription
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        error = exc or ConnectionError("Redis closed the connection")
+        for future in self._replies:
+            if not future.done():
+                future.set_exception(error)
+        self._replies.clear()
+        self._hub.lost(self, error)
+
+
+class RunEventHub:
+    """The followers of this API process and the one connection (`url`, like REDIS_URL) they share."""
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        self._url = url
         self._timeout_s = timeout_s
-        self._pubsub: PubSub | None = None
-        self._reader: asyncio.Task[None] | None = None
+        self._protocol: _PubSubProtocol | None = None
+        self._idle: asyncio.TimerHandle | None = None
         self._followers: dict[bytes, set[Subscription]] = {}
         # Per channel, one future per SUBSCRIBE sent and not yet confirmed, in the order sent:
         # Redis confirms them in that order on the connection.
         self._pending: dict[bytes, deque[asyncio.Future[None]]] = {}
         self._connecting = asyncio.Lock()
         self._down_until = 0.0
+        # Followers to wake at the end of the current burst window, and its one timer.
+        self._due: list[asyncio.Future[None]] = []
+        self._due_timer: asyncio.TimerHandle | None = None
 
     @property
     def channels(self) -> int:
         """How many channels this process is subscribed to (for tests and metrics)."""
         return len(self._followers)
 
-    async def subscribe(self, *channels: str) -> Subscription:
+    async def subscribe(self, *channels: str, wake: Literal["burst", "final"] = "burst") -> Subscription:
         """Follow these channels; returns once Redis confirmed each subscription, so nothing sent after is missed.
 
         RedisUnavailableError when Redis cannot be reached.
         """
-        sub = Subscription(tuple(channel.encode() for channel in channels))
+        sub = Subscription(self, tuple(channel.encode() for channel in channels), wake)
         try:
-            pubsub = await self._connected()
+            protocol = await self._connected()
             new = [channel for channel in sub.channels if channel not in self._followers]
             for channel in sub.channels:
                 self._followers.setdefault(channel, set()).add(sub)
@@ -104,21 +203,20 @@ class RunEventHub:
             for channel in new:
                 self._pending.setdefault(channel, deque()).append(loop.create_future())
             if new:
-                await pubsub.subscribe(*new)  # sends only: the reader task receives the confirmations
+                protocol.send(b"SUBSCRIBE", *new)
             # The latest SUBSCRIBE of each channel (this one's or another follower's) must be confirmed.
             waits = [self._pending[channel][-1] for channel in sub.channels if self._pending.get(channel)]
             if waits:
                 await asyncio.wait_for(asyncio.gather(*(asyncio.shield(w) for w in waits)), self._timeout_s)
-        except (RedisError, OSError, TimeoutError, ConnectionError) as exc:
-            await self.release(sub)
-            raise RedisUnavailableError("Redis is unreachable; the run cannot be followed.",
-                                          description=f"{type(exc).__name__}: {exc}") from exc
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            self.release(sub)
+            raise _unavailable(exc) from exc
         except BaseException:
-            await self.release(sub)
+            self.release(sub)
             raise
         return sub
 
-    async def release(self, sub: Subscription) -> None:
+    def release(self, sub: Subscription) -> None:
         """Stop following; a channel nobody follows any more is unsubscribed."""
         gone = []
         for channel in sub.channels:
@@ -129,67 +227,50 @@ class RunEventHub:
             if not followers:
                 del self._followers[channel]
                 gone.append(channel)
-        if gone and self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.unsubscribe(*gone)
+        protocol = self._protocol
+        if gone and protocol is not None and protocol.transport is not None and not protocol.transport.is_closing():
+            protocol.send(b"UNSUBSCRIBE", *gone)
 
     async def connected(self) -> None:
         """Open the hub's connection if needed; RedisUnavailableError when Redis cannot be reached."""
         try:
             await self._connected()
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise RedisUnavailableError("Redis is unreachable; the run cannot be followed.",
-                                          description=f"{type(exc).__name__}: {exc}") from exc
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            raise _unavailable(exc) from exc
 
-    async def _connected(self) -> PubSub:
-        async with self._connecting:
-            if self._pubsub is None:
-                # Followers queued behind a failed attempt fail at once, not one connect timeout each.
-                if time.monotonic() < self._down_until:
-                    raise ConnectionError("Redis could not be reached a moment ago")
-                pubsub = self._client.pubsub()
-                try:
-                    await asyncio.wait_for(pubsub.connect(), self._timeout_s)  # takes and opens the connection
-                except BaseException:
-                    self._down_until = time.monotonic() + RETRY_AFTER_S
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()
-                    raise
-                self._pubsub = pubsub
-                self._reader = asyncio.create_task(self._read(pubsub), name="run-event-hub")
-            return self._pubsub
+    def wake_later(self, waiter: asyncio.Future[None]) -> None:
+        """Wake `waiter` when the current burst window closes (COALESCE_S after its first message)."""
+        self._due.append(waiter)
+        if self._due_timer is None:
+            self._due_timer = asyncio.get_running_loop().call_later(COALESCE_S, self._wake_due)
 
-    async def _read(self, pubsub: PubSub) -> None:
-        followers, pending = self._followers, self._pending
-        try:
-            while True:
-                message = await pubsub.get_message(timeout=IDLE_PING_S)
-                if message is None:
-                    # Idle: a PING whose answer must come within the next read's time, or the connection is dead.
-                    await pubsub.ping()
-                    continue
-                kind, channel = message["type"], message["channel"]
-                if kind == "message":
-                    data = message["data"]
-                    for sub in followers.get(channel, ()):
-                        sub.put((channel, data))
-                elif kind == "subscribe":
-                    waiting = pending.get(channel)
-                    if waiting:
-                        future = waiting.popleft()
-                        if not waiting:
-                            del pending[channel]
-                        if not future.done():
-                            future.set_result(None)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - any failure ends the connection for every follower
-            log.warning("run event subscription lost", extra={"error": f"{type(exc).__name__}: {exc}"})
-            await self._fail(pubsub, exc)
+    def _wake_due(self) -> None:
+        due, self._due, self._due_timer = self._due, [], None
+        for waiter in due:
+            _wake(waiter)
 
-    async def _fail(self, pubsub: PubSub, exc: BaseException) -> None:
-        error = RedisUnavailableError("Redis is unreachable; the run cannot be followed.",
-                                        description=f"{type(exc).__name__}: {exc}")
+    def pushed(self, reply: list[Any]) -> None:
+        """A pub/sub reply: a message for the followers of its channel, or a (un)subscribe confirmation."""
+        kind, channel = reply[0], reply[1]
+        if kind == b"message":
+            message = (channel, reply[2])
+            for sub in self._followers.get(channel, ()):
+                sub.put(message)
+        elif kind == b"subscribe":
+            waiting = self._pending.get(channel)
+            if waiting:
+                future = waiting.popleft()
+                if not waiting:
+                    del self._pending[channel]
+                if not future.done():
+                    future.set_result(None)
+
+    def lost(self, protocol: _PubSubProtocol, exc: BaseException) -> None:
+        """The connection ended: every follower and every pending subscription gets the error."""
+        if protocol is not self._protocol:
+            return
+        log.warning("run event subscription lost", extra={"error": f"{type(exc).__name__}: {exc}"})
+        error = _unavailable(exc)
         for subs in self._followers.values():
             for sub in subs:
                 sub.put(error)
@@ -200,18 +281,74 @@ class RunEventHub:
                     future.exception()  # retrieved: nobody else may be awaiting it
         self._followers.clear()
         self._pending.clear()
-        if self._pubsub is pubsub:
-            self._pubsub = None
-            self._reader = None
-        with contextlib.suppress(Exception):
-            await pubsub.aclose()
+        self._protocol = None
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    async def _connected(self) -> _PubSubProtocol:
+        async with self._connecting:
+            if self._protocol is None:
+                # Followers queued behind a failed attempt fail at once, not one connect timeout each.
+                if time.monotonic() < self._down_until:
+                    raise ConnectionError("Redis could not be reached a moment ago")
+                try:
+                    protocol = await asyncio.wait_for(self._open(), self._timeout_s)
+                except BaseException:
+                    self._down_until = time.monotonic() + RETRY_AFTER_S
+                    raise
+                self._protocol = protocol
+                self._idle = asyncio.get_running_loop().call_later(IDLE_PING_S, self._check_idle, protocol)
+            return self._protocol
+
+    async def _open(self) -> _PubSubProtocol:
+        """Connect as REDIS_URL says (TCP, TLS or a Unix socket) and authenticate."""
+        options = parse_url(self._url)
+        loop = asyncio.get_running_loop()
+        protocol = _PubSubProtocol(self)
+        if "path" in options:
+            await loop.create_unix_connection(lambda: protocol, options["path"])
+        else:
+            tls = ssl.create_default_context() if options.get("connection_class") is SSLConnection else None
+            await loop.create_connection(lambda: protocol, options.get("host", "localhost"),
+                                         options.get("port", 6379), ssl=tls)
+        try:
+            if options.get("password"):
+                user = [options["username"]] if options.get("username") else []
+                await protocol.call(b"AUTH", *user, options["password"])
+        except BaseException:
+            assert protocol.transport is not None
+            protocol.transport.close()
+            raise
+        return protocol
+
+    def _check_idle(self, protocol: _PubSubProtocol) -> None:
+        """Every IDLE_PING_S: after a silent period a PING; after a silent PING the connection is dead."""
+        if protocol is not self._protocol or protocol.transport is None:
+            return
+        if not protocol.heard:
+            if protocol.pinged:
+                protocol.transport.abort()  # connection_lost tells every follower
+                return
+            protocol.send(b"PING")
+            protocol.pinged = True
+        protocol.heard = False
+        self._idle = asyncio.get_running_loop().call_later(IDLE_PING_S, self._check_idle, protocol)
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader
-        if self._pubsub is not None:
-            with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
-        self._pubsub = self._reader = None
+        if self._idle is not None:
+            self._idle.cancel()
+        if self._due_timer is not None:
+            self._due_timer.cancel()
+            self._wake_due()
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
+        self._idle = self._due_timer = None
+
+
+def _unavailable(exc: BaseException) -> RedisUnavailableError:
+    if isinstance(exc, RedisUnavailableError):
+        return exc
+    return RedisUnavailableError("Redis is unreachable; the run cannot be followed.",
+                                 description=f"{type(exc).__name__}: {exc}")

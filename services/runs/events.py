@@ -10,7 +10,6 @@ once per IDLE_BLOCK_S without news.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -23,16 +22,13 @@ from redis.exceptions import NoScriptError, RedisError
 
 from background.processors.run_events import APPEND_SCRIPT, APPEND_SHA, append_args, now_iso
 from config.redis_keys import RESULT_META_PREFIX, events_key, logs_key, logs_meta_key
-from models.run_state import ENDED_STATES
 from schemas.errors import InvalidParametersError, RedisUnavailableError
-from services.runs.event_hub import Message, RunEventHub
+from services.runs.event_hub import Item, RunEventHub
 from services.runs.task_runs import TaskRunService
 
 MAX_WAIT_S = 60.0
 # A follower that heard nothing for this long re-checks the registry.
 IDLE_BLOCK_S = 15.0
-# How long a stream holds a live event for the ones that follow it (one write for the burst).
-COALESCE_S = 0.02
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 _PAGE = 500
 
@@ -59,21 +55,6 @@ def _published(payload: bytes) -> RunEvent:
     """An entry as the worker published it: `<id> <type> <final> <data>`."""
     entry_id, kind, final, data = payload.split(b" ", 3)
     return RunEvent(entry_id.decode(), kind.decode(), data.decode(), final == b"1")
-
-
-def _finished(channel: bytes, payload: bytes) -> bool:
-    """Does this message say the run reached a final state?"""
-    if channel.startswith(RESULT_META_PREFIX.encode()):
-        try:
-            meta = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return False
-        return isinstance(meta, dict) and meta.get("status") in ENDED_STATES
-    return payload.split(b" ", 3)[2:3] == [b"1"]
-
-
-def _final_message(item: Message | BaseException) -> bool:
-    return isinstance(item, BaseException) or _finished(*item)
 
 
 def _unavailable(exc: BaseException, what: str = "the run cannot be followed") -> RedisUnavailableError:
@@ -116,25 +97,21 @@ class RunEventService:
         for the worker's registry write and run event that follow it.
         """
         deadline = time.monotonic() + min(wait_s, MAX_WAIT_S)
-        sub = await self._hub.subscribe(events_key(task_id), RESULT_META_PREFIX + task_id)
+        sub = await self._hub.subscribe(events_key(task_id), RESULT_META_PREFIX + task_id, wake="final")
         try:
             view = await self._runs.status(task_id)  # RunNotFoundError first; read after subscribing: no end is missed
             while not view["ready"]:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                try:
-                    async with asyncio.timeout(min(left, IDLE_BLOCK_S)):
-                        item = await sub.queue.get()
-                except TimeoutError:
-                    view = await self._runs.status(task_id)
-                    continue
-                if isinstance(item, BaseException):
-                    raise item
-                if _finished(*item):
-                    view = await self._runs.status(task_id)
+                items = await sub.next(min(left, IDLE_BLOCK_S))
+                for item in items:
+                    if isinstance(item, BaseException):
+                        raise item
+                # a final message, or nothing for a while: the registry says where the run is
+                view = await self._runs.status(task_id)
         finally:
-            await self._hub.release(sub)
+            self._hub.release(sub)
         return view
 
     async def events(self, task_id: str, last_event_id: str | None) -> AsyncIterator[list[RunEvent]]:
@@ -170,27 +147,18 @@ class RunEventService:
                     return
                 after = batch[-1].id or after
             position = _position(after)
-            queue = sub.queue
             while True:
-                items: list[Message | BaseException] = []
-                if queue.empty():
-                    try:
-                        async with asyncio.timeout(IDLE_BLOCK_S):
-                            items.append(await queue.get())
-                    except TimeoutError:
-                        view = await self._runs.status(task_id)
-                        if view["ready"] and queue.empty():
+                items: list[Item] = await sub.next(IDLE_BLOCK_S)
+                if not items:
+                    view = await self._runs.status(task_id)
+                    if view["ready"]:
+                        items = await sub.next(0)  # a last event may have come meanwhile
+                        if not items:
                             yield [self._snapshot(view)]
                             return
+                    else:
                         yield []  # nothing new: the stream sends a keep-alive comment
                         continue
-                    # A live run's events come in bursts (a log line, then its progress): held for
-                    # COALESCE_S, the rest of the burst joins the queue without waking this follower,
-                    # and the whole burst costs one wake-up and one write. A final event ends the hold.
-                    if not _final_message(items[-1]):
-                        await sub.hold(COALESCE_S)
-                while not queue.empty():  # and whatever else is already there, in order
-                    items.append(queue.get_nowait())
                 batch = []
                 for item in items:
                     if isinstance(item, BaseException):
@@ -208,7 +176,7 @@ class RunEventService:
                     if batch[-1].final:
                         return
         finally:
-            await self._hub.release(sub)
+            self._hub.release(sub)
 
     @staticmethod
     def _snapshot(view: dict[str, Any]) -> RunEvent:
