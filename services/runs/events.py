@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from redis.exceptions import NoScriptError, RedisError
 from background.processors.run_events import APPEND_SCRIPT, APPEND_SHA, append_args, now_iso
 from config.redis_keys import RESULT_META_PREFIX, events_key, logs_key, logs_meta_key
 from schemas.errors import InvalidParametersError, RedisUnavailableError
-from services.runs.event_hub import Item, RunEventHub
+from services.runs.event_hub import Item, RunEventHub, Subscription
 from services.runs.task_runs import TaskRunService
 
 MAX_WAIT_S = 60.0
@@ -70,7 +70,7 @@ class RunEventService:
         self._runs = runs
         self._ttl_s = ttl_s
 
-    async def _backlog(self, key: str, after: str) -> AsyncIterator[list[RunEvent]]:
+    async def _backlog(self, key: str, after: str) -> AsyncGenerator[list[RunEvent], None]:
         """The stream's entries after `after`, page by page, up to its final entry."""
         while True:
             try:
@@ -119,33 +119,43 @@ class RunEventService:
 
         Entries come in batches: those already there when the follower looks are sent at once. An
         empty batch means nothing happened for IDLE_BLOCK_S (the stream's keep-alive).
+
+        Subscribed first, so the backlog read next and the live entries overlap (repeats are
+        skipped by id) and nothing falls between them. A backlog says the run exists; only an
+        empty one needs the registry (an unknown id is a 404, a finished run without events ends
+        with its registry state). A run whose events stop without a final one (its worker lost
+        Redis) ends at the next idle check of the registry.
         """
         if last_event_id is not None and not _STREAM_ID.match(last_event_id):
             raise InvalidParametersError("Last-Event-ID must be an id this stream sent (like 1700000000000-0).")
-        view = await self._runs.status(task_id)  # RunNotFoundError before the stream starts
-        await self._hub.connected()  # and Redis out of reach is a 503, not a stream cut at once
-        return self._follow(task_id, last_event_id or "0-0", view)
-
-    async def _follow(self, task_id: str, after: str, view: dict[str, Any]) -> AsyncIterator[list[RunEvent]]:
+        after = last_event_id or "0-0"
         key = events_key(task_id)
-        if view["ready"]:
-            # A finished run: its stream as it is. Finished without a final event (killed worker,
-            # expired stream), its registry state ends it.
-            async for batch in self._backlog(key, after):
-                yield batch
-                if batch[-1].final:
-                    return
-            yield [self._snapshot(view)]
-            return
-        # A live run: subscribed first, so the backlog read next and the live entries overlap
-        # (repeats are skipped by id) and nothing falls between them.
-        sub = await self._hub.subscribe(key)
+        sub = await self._hub.subscribe(key)  # Redis out of reach is a 503, not a stream cut at once
+        backlog = self._backlog(key, after)
         try:
-            async for batch in self._backlog(key, after):
-                yield batch
-                if batch[-1].final:
+            first = await anext(backlog, None)
+            view = await self._runs.status(task_id) if first is None else None  # RunNotFoundError: a 404
+        except BaseException:
+            self._hub.release(sub)
+            await backlog.aclose()
+            raise
+        return self._follow(task_id, after, sub, backlog, first, view)
+
+    async def _follow(self, task_id: str, after: str, sub: Subscription, backlog: AsyncGenerator[list[RunEvent], None],
+                      first: list[RunEvent] | None, view: dict[str, Any] | None) -> AsyncIterator[list[RunEvent]]:
+        try:
+            if first is None:
+                if view is not None and view["ready"]:
+                    yield [self._snapshot(view)]  # finished without events (an expired stream)
                     return
-                after = batch[-1].id or after
+            else:
+                batch: list[RunEvent] | None = first
+                while batch is not None:
+                    yield batch
+                    if batch[-1].final:
+                        return
+                    after = batch[-1].id or after
+                    batch = await anext(backlog, None)
             position = _position(after)
             while True:
                 items: list[Item] = await sub.next(IDLE_BLOCK_S)
@@ -177,6 +187,7 @@ class RunEventService:
                         return
         finally:
             self._hub.release(sub)
+            await backlog.aclose()
 
     @staticmethod
     def _snapshot(view: dict[str, Any]) -> RunEvent:
