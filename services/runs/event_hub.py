@@ -44,6 +44,8 @@ IDLE_PING_S = 10.0
 RETRY_AFTER_S = 1.0
 # How long a follower woken by a live event lets the rest of its burst gather (one write for the burst).
 COALESCE_S = 0.02
+# Coarse idle waits (a stream's keep-alive) end within this much of their time: one timer for them all.
+IDLE_SWEEP_S = 1.0
 _META = RESULT_META_PREFIX.encode()
 
 
@@ -78,16 +80,25 @@ class Subscription:
         self._items: list[Item] = []
         self._waiter: asyncio.Future[None] | None = None
 
-    async def next(self, idle_s: float) -> list[Item]:
-        """What arrived since the last call; waits for it up to `idle_s` (then an empty list)."""
+    async def next(self, idle_s: float, *, coarse: bool = False) -> list[Item]:
+        """What arrived since the last call; waits for it up to `idle_s` (then an empty list).
+
+        `coarse`: the wait may end up to IDLE_SWEEP_S late, on the hub's one sweep timer instead
+        of a timer of its own (a timer per wait costs more than the rest of the wait, bench.console).
+        """
         if not self._items:
             loop = asyncio.get_running_loop()
             self._waiter = waiter = loop.create_future()
-            timer = loop.call_later(idle_s, _wake, waiter)
+            timer = None if coarse else loop.call_later(idle_s, _wake, waiter)
+            if coarse:
+                self._hub.sleep_until(waiter, loop.time() + idle_s)
             try:
                 await waiter
             finally:
-                timer.cancel()
+                if timer is None:
+                    self._hub.awake(waiter)
+                else:
+                    timer.cancel()
                 self._waiter = None
         items, self._items = self._items, []
         return items
@@ -182,6 +193,9 @@ class RunEventHub:
         # Followers to wake at the end of the current burst window, and its one timer.
         self._due: list[asyncio.Future[None]] = []
         self._due_timer: asyncio.TimerHandle | None = None
+        # Coarse idle waits and their deadlines (loop time), and the one timer that ends them.
+        self._sleepers: dict[asyncio.Future[None], float] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
 
     @property
     def channels(self) -> int:
@@ -243,6 +257,21 @@ class RunEventHub:
         self._due.append(waiter)
         if self._due_timer is None:
             self._due_timer = asyncio.get_running_loop().call_later(COALESCE_S, self._wake_due)
+
+    def sleep_until(self, waiter: asyncio.Future[None], deadline: float) -> None:
+        """Wake `waiter` at the first sweep after `deadline` (loop time) unless something wakes it first."""
+        self._sleepers[waiter] = deadline
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().call_later(IDLE_SWEEP_S, self._sweep)
+
+    def awake(self, waiter: asyncio.Future[None]) -> None:
+        self._sleepers.pop(waiter, None)
+
+    def _sweep(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for waiter in [w for w, deadline in self._sleepers.items() if deadline <= now]:
+            _wake(waiter)
+        self._sweeper = asyncio.get_running_loop().call_later(IDLE_SWEEP_S, self._sweep) if self._sleepers else None
 
     def _wake_due(self) -> None:
         due, self._due, self._due_timer = self._due, [], None
@@ -341,6 +370,11 @@ class RunEventHub:
         if self._due_timer is not None:
             self._due_timer.cancel()
             self._wake_due()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for waiter in list(self._sleepers):
+            _wake(waiter)
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()

@@ -13,8 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis.asyncio as aioredis
@@ -33,11 +32,11 @@ _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 _PAGE = 500
 
 
-@dataclass(frozen=True, slots=True)
-class RunEvent:
+class RunEvent(NamedTuple):
     """One event of a run: `id` is its stream id (None for a snapshot read from the registry).
 
     `data` is the JSON text as the worker wrote it: passed through, never parsed per follower.
+    (A tuple: made for every live event, it costs a fraction of a frozen dataclass.)
     """
 
     id: str | None
@@ -158,7 +157,7 @@ class RunEventService:
                     batch = await anext(backlog, None)
             position = _position(after)
             while True:
-                items: list[Item] = await sub.next(IDLE_BLOCK_S)
+                items: list[Item] = await sub.next(IDLE_BLOCK_S, coarse=True)
                 if not items:
                     view = await self._runs.status(task_id)
                     if view["ready"]:
