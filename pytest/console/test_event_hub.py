@@ -88,3 +88,30 @@ async def test_a_redis_that_stops_answering_ends_every_follow_with_the_outage(
         assert hub.channels == 0
     finally:
         await hub.close()
+
+
+async def test_many_followed_runs_are_read_in_batches_with_nothing_lost_or_reordered(valkey: EmbeddedValkey) -> None:
+    """Past BUSY_CHANNELS followed runs and BUSY_READS reads a window, the hub reads once per BATCH_S."""
+    runs = event_hub.BUSY_CHANNELS + 2
+    hub = RunEventHub(valkey.url, 2.0)
+    publisher = aioredis.Redis.from_url(valkey.url)
+    try:
+        subs = [await hub.subscribe(f"{CHANNEL}:{run}") for run in range(runs)]
+        batched = False
+        for entry in range(1, 6):
+            for run in range(runs):
+                final = 1 if entry == 5 else 0
+                await publisher.publish(f"{CHANNEL}:{run}", f"{entry}-0 status {final} {{}}".encode())
+                await asyncio.sleep(0.001)  # one read each, as runs publish on their own
+                batched = batched or hub.batching
+        assert batched
+        for sub in subs:
+            seen: list[bytes] = []
+            while not seen or not seen[-1].startswith(b"5-0"):
+                items = await sub.next(5)
+                assert items, f"{len(seen)} entries, then nothing"
+                seen += [item[1] for item in items if not isinstance(item, BaseException)]
+            assert [entry.split(b" ")[0] for entry in seen] == [b"1-0", b"2-0", b"3-0", b"4-0", b"5-0"]
+    finally:
+        await hub.close()
+        await publisher.aclose()

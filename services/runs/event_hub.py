@@ -44,6 +44,15 @@ IDLE_PING_S = 10.0
 RETRY_AFTER_S = 1.0
 # How long a follower woken by a live event lets the rest of its burst gather (one write for the burst).
 COALESCE_S = 0.02
+# When BUSY_READS reads come within BATCH_S while BUSY_CHANNELS runs or more are followed, the hub
+# reads once per BATCH_S from then on, until a pause keeps nothing. A few followers get every
+# message at once (a lone run's final event is not delayed); many get live progress up to BATCH_S
+# late, and a stream's burst still costs one write.
+BATCH_S = 0.1
+BUSY_READS = 8
+BUSY_CHANNELS = 10
+# A read this soon after reading resumed brings what the pause kept: a batch, so reading pauses again.
+RESUME_GRACE_S = 0.002
 # Coarse idle waits (a stream's keep-alive) end within this much of their time: one timer for them all.
 IDLE_SWEEP_S = 1.0
 _META = RESULT_META_PREFIX.encode()
@@ -133,6 +142,9 @@ class _PubSubProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.heard = True  # a byte came since the last idle check
         self.pinged = False
+        self._window_start = self._resumed_at = float("-inf")
+        self._window_reads = 0
+        self._resume: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport instances
@@ -166,8 +178,35 @@ class _PubSubProtocol(asyncio.Protocol):
             elif self._replies:
                 self._replies.popleft().set_result(reply)
             # else: the +PONG of an idle check before any subscription
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now - self._window_start > BATCH_S:
+            self._window_start, self._window_reads = now, 0
+        self._window_reads += 1
+        busy = (self._window_reads >= BUSY_READS and hub.channels >= BUSY_CHANNELS
+                or now - self._resumed_at < RESUME_GRACE_S)
+        if busy and self.transport is not None and self._resume is None:
+            # Many messages: read them once per BATCH_S from now on. The
+            # kernel keeps them meanwhile, and the process wakes once per batch instead of once per
+            # message (here, a wake-up costs more CPU than handling the message it brings).
+            self.transport.pause_reading()
+            self._resume = loop.call_later(BATCH_S, self._resume_reading)
+            hub.wake_due()  # this read is a batch: its followers need not wait for the burst window
+
+    @property
+    def batching(self) -> bool:
+        return self._resume is not None
+
+    def _resume_reading(self) -> None:
+        self._resume = None
+        if self.transport is not None and not self.transport.is_closing():
+            self._resumed_at = asyncio.get_running_loop().time()
+            self.transport.resume_reading()  # what arrived meanwhile is read at once, as one batch
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
         error = exc or ConnectionError("Redis closed the connection")
         for future in self._replies:
             if not future.done():
@@ -201,6 +240,11 @@ class RunEventHub:
     def channels(self) -> int:
         """How many channels this process is subscribed to (for tests and metrics)."""
         return len(self._followers)
+
+    @property
+    def batching(self) -> bool:
+        """True while the connection reads once per BATCH_S (see BUSY_READS)."""
+        return self._protocol is not None and self._protocol.batching
 
     async def subscribe(self, *channels: str, wake: Literal["burst", "final"] = "burst") -> Subscription:
         """Follow these channels; returns once Redis confirmed each subscription, so nothing sent after is missed.
@@ -272,6 +316,12 @@ class RunEventHub:
         for waiter in [w for w, deadline in self._sleepers.items() if deadline <= now]:
             _wake(waiter)
         self._sweeper = asyncio.get_running_loop().call_later(IDLE_SWEEP_S, self._sweep) if self._sleepers else None
+
+    def wake_due(self) -> None:
+        """Wake every follower waiting for the end of its burst window, now."""
+        if self._due_timer is not None:
+            self._due_timer.cancel()
+        self._wake_due()
 
     def _wake_due(self) -> None:
         due, self._due, self._due_timer = self._due, [], None
