@@ -138,6 +138,12 @@ async def _follow(url: str, token: str, pid: int, path: str, runs: int, seconds:
         warm = await _submit(http, "/tasks/execute/ping", {})
         await http.get(f"/tasks/status/{warm}", params={"wait": 30})
         await (_stream if mode == "stream" else _poll)(http, warm)
+        # And the API's Redis and PostgreSQL pools grown to `runs` connections (one-time costs of the
+        # process, else paid by whichever phase runs first and inherited by the next): `runs` status
+        # reads (and log reads) at once, on HTTP connections of their own that close before the meter starts.
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120,
+                                     limits=limits) as warmer:
+            await asyncio.gather(*[warmer.get(f"/tasks/status/{warm}/logs") for _ in range(runs)])
         ids = [await _submit(http, path, {"seconds": seconds}) for _ in range(runs)]
         window = _Window(pid, runs)
         cpu0, t0 = _cpu_s(pid), time.monotonic()
