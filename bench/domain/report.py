@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.results import replace_section
+
 
 @dataclass(frozen=True)
 class Row:
@@ -36,20 +38,15 @@ def render(rows: list[Row]) -> str:
 
 def write_results(path: Path, table: str) -> None:
     """Replace the "## Domain" section of RESULTS.md (other sections are kept)."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    header = "## Domain"
-    before, _, rest = text.partition(header)
-    after = ""
-    if rest:
-        nxt = rest.find("\n## ")
-        after = rest[nxt:] if nxt >= 0 else ""
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    section = (f"{header}\n\n`uv run python -m bench.domain` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine}, "
-               "embedded PostgreSQL 18 (fsync off, wal_level minimal as `toolbox up` runs it).\nEach task runs "
-               "in a fresh process as a worker runs it (`task.apply`, as `toolbox run` does); seconds are the "
-               "task's own run time, the fastest of the runs (`--repeat`, 2 by default; each ETL run is a first "
-               "load into emptied tables, as is each floor COPY); peak RSS is the "
-               "process's (imports included) and the growth column is peak minus the RSS just before the task. "
-               "ETL is compared with plain COPY of the same files; rebuilds with one GROUP BY scan of "
-               "operations and payments.\n\n" + table + "\n")
-    path.write_text(before.rstrip() + ("\n\n" if before.strip() else "") + section + after)
+    # replace_section matches the whole heading line: a bare prefix search for "## Domain" would also
+    # hit "## Domain: what the figures say" and the demoted "### Domain…" entries of the history.
+    replace_section(path, "Domain", (
+        f"`uv run python -m bench.domain` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine}, "
+        "embedded PostgreSQL 18 (fsync off, wal_level minimal as `toolbox up` runs it).\nEach task runs "
+        "in a fresh process as a worker runs it (`task.apply`, as `toolbox run` does); seconds are the "
+        "task's own run time, the fastest of the runs (`--repeat`, 2 by default; each ETL run is a first "
+        "load into emptied tables, as is each floor COPY); peak RSS is the "
+        "process's (imports included) and the growth column is peak minus the RSS just before the task. "
+        "ETL is compared with plain COPY of the same files; rebuilds with one GROUP BY scan of "
+        "operations and payments.\n\n" + table))
