@@ -237,6 +237,9 @@ def test_pause_and_resume_a_schedule(open_console: Callable[..., Page]) -> None:
     page = open_console(path="#/schedules")
     row = page.locator('[data-schedule="toolbox.kpi"]')
     expect(row).to_contain_text("At 01:30, every day")
+    # Next runs in the schedule's time zone (the page says which), not the browser's (UTC here).
+    expect(page.get_by_text("Times in America/Lima.")).to_be_visible()
+    expect(row.locator("td").nth(3)).to_contain_text("01:30:00")
     screenshot(page, "schedules")
     row.get_by_role("button", name="Pause toolbox.kpi").click()
     expect(row).to_contain_text("paused")

@@ -24,12 +24,17 @@ export function append(el, children) {
 
 export function badge(status) { return h("span.badge", { class: status || "" }, status || "—"); }
 
-export function when(iso) {
+// A date and time in the browser's time zone, or in `timeZone` (an IANA name such as America/Lima).
+export function when(iso, timeZone) {
   if (!iso) return "—";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "2-digit", hour: "2-digit",
-    minute: "2-digit", second: "2-digit" });
+  const options = { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" };
+  try {
+    return d.toLocaleString(undefined, timeZone ? { ...options, timeZone } : options);
+  } catch {  // a zone this browser does not know: its own time, rather than nothing
+    return d.toLocaleString(undefined, options);
+  }
 }
 
 export function ago(iso) {

@@ -330,8 +330,8 @@ export async function schedulesPage(main) {
         s.source && s.source !== "declared" ? h("div.muted.small", {}, `from ${s.source}`) : null),
       h("td", {}, s.paused ? h("span.badge.warn", {}, "paused") : s.enabled ? h("span.badge.ok", {}, "active") : h("span.badge", {}, "off"),
         s.paused && s.paused_by ? h("div.muted.small", {}, `by ${s.paused_by}`) : null),
-      h("td.nowrap", {}, next.length ? next.slice(0, 5).map((n, i) => h("div", { class: i ? "muted small" : "" }, when(n), i ? "" : h("span.muted.small", {}, ` (${ago(n)})`))) : "—"),
-      h("td", {}, s.last_run ? [h("div", {}, badge(s.last_run.status), " ", runLink(s.last_run.task_id)), h("div.muted.small", {}, when(s.last_run.submitted_at))] : s.last_run_at ? when(s.last_run_at) : h("span.muted", {}, "never"),
+      h("td.nowrap", {}, next.length ? next.slice(0, 5).map((n, i) => h("div", { class: i ? "muted small" : "" }, when(n, data.timezone), i ? "" : h("span.muted.small", {}, ` (${ago(n)})`))) : "—"),
+      h("td", {}, s.last_run ? [h("div", {}, badge(s.last_run.status), " ", runLink(s.last_run.task_id)), h("div.muted.small", {}, when(s.last_run.submitted_at, data.timezone))] : s.last_run_at ? when(s.last_run_at, data.timezone) : h("span.muted", {}, "never"),
         lastError ? h("div.err.small", {}, `Last send failed: ${typeof lastError === "string" ? lastError : JSON.stringify(lastError)}`) : null),
       operator ? h("td", {}, action) : null);
   });
