@@ -297,7 +297,7 @@ export async function historyPage(main, query) {
       }
       cursor = page.next_cursor;
       if (!count) box.replaceChildren(h("div.panel", {}, emptyState("No runs", "No run matches these filters yet.")));
-      more.replaceChildren(cursor ? h("button.btn.ghost", { type: "button", id: "load-more", onclick: load }, "Load more") : h("span.muted.small", {}, `${count} runs shown`));
+      more.replaceChildren(cursor ? h("button.btn.ghost", { type: "button", id: "load-more", onclick: load }, "Load more") : h("span.muted.small", {}, `${count} ${count === 1 ? "run" : "runs"} shown`));
     } catch (err) { more.replaceChildren(errorBox(err)); }
   }
   box.replaceChildren(h("div.panel.flush", {}, h("div.table-wrap", {}, h("table", { "aria-label": "Runs" },
