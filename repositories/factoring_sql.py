@@ -30,6 +30,14 @@ def fx(currency: str, rate: str) -> str:
     return f"(case when {currency} = 'USD' then {rate} else 1 end)"
 
 
+def pen_cents(amount: str, currency: str, rate: str) -> str:
+    """`amount` (cents at most: a numeric(18,2) value or a difference of them) in PEN, rounded to cents.
+
+    The same value as round(amount * fx(...), 2), without the multiplication and the rounding for
+    PEN amounts (most rows): numeric arithmetic runs per row and is not cheap."""
+    return f"(case when {currency} = 'USD' then round(({amount}) * {rate}, 2) else {amount} end)"
+
+
 def month_index(day: str) -> str:
     """Months since year 0 (year * 12 + month - 1): consecutive integers across years.
 

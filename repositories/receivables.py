@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import text
 
-from repositories.factoring_sql import RebuildRepository, fx
+from repositories.factoring_sql import RebuildRepository, pen_cents
 
 
 class Bucket(Protocol):
@@ -72,7 +72,7 @@ class ReceivablesRepository(RebuildRepository):
                                      outstanding, outstanding_pen, due_on, days_past_due, bucket)
             select o.id, :as_of, o.code, o.client_id, o.debtor_id, o.currency, o.face_value, coalesce(p.total, 0),
                    o.face_value - coalesce(p.total, 0),
-                   round((o.face_value - coalesce(p.total, 0)) * {fx('o.currency', '(select sell from rate)')}, 2),
+                   {pen_cents('o.face_value - coalesce(p.total, 0)', 'o.currency', '(select sell from rate)')},
                    o.due_on, {days}, {bucket}
             from operations o
             left join paid p on p.operation_id = o.id

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from repositories.factoring_sql import RATE_CALENDAR, RebuildRepository, fx
+from repositories.factoring_sql import RATE_CALENDAR, RebuildRepository, pen_cents
 
 
 class ReportTablesRepository(RebuildRepository):
@@ -40,8 +40,10 @@ class ReportTablesRepository(RebuildRepository):
                                            face_value_pen, financed_pen, disbursed_on, due_on, term_days, status,
                                            paid_total, last_payment_on)
             select o.id, o.code, c.name, d.name, o.currency, o.face_value,
-                   round(o.face_value * {fx('o.currency', 'rc.sell')}, 2),
-                   round(o.face_value * o.advance_pct / 100 * {fx('o.currency', 'rc.sell')}, 2),
+                   {pen_cents('o.face_value', 'o.currency', 'rc.sell')},
+                   -- x / 100 as x * 0.01: the same exact value (numeric), without a numeric division per row
+                   round(o.face_value * o.advance_pct * (case when o.currency = 'USD' then rc.sell * 0.01 else 0.01 end),
+                         2),
                    o.disbursed_on, o.due_on, o.due_on - o.disbursed_on, o.status,
                    coalesce(p.total, 0), p.last_on
             from operations o
