@@ -11,6 +11,9 @@ from repositories.base import BaseRepository
 # The tables the ETL loads, in the order every domain transaction locks them (see `lock`).
 LOADED_TABLES = ("clients", "debtors", "operations", "payments")
 
+# Statistics target of the ANALYZE of a swapped-in table (see `swap_in`): 300 rows sampled per unit.
+FIRST_STATISTICS_TARGET = 10
+
 # One row per calendar day from the first stored rate to :rates_until, carrying the latest
 # `sell` on or before that day. Built once per statement (a few thousand rows at most) so the
 # big tables are converted with a plain hash join on the date, not one index probe per row.
@@ -188,7 +191,12 @@ class RebuildRepository(BaseRepository):
             await self.session.execute(text(create))
         # Statistics of the new rows (a sample), visible at commit: the first readers of the swapped-in
         # table get plans for its real size and values instead of the defaults of a never-analysed table.
+        # A small sample (FIRST_STATISTICS_TARGET): the default one reads nearly every page of a big table,
+        # and autovacuum analyses the new table with the default target soon after the commit anyway
+        # (the rebuild's inserts count as changes since this ANALYZE once they are committed).
+        await self.session.execute(text(f"set local default_statistics_target = {FIRST_STATISTICS_TARGET}"))
         await self.session.execute(text(f"analyze {build}"))
+        await self.session.execute(text("reset default_statistics_target"))
         await self.session.execute(text(f"drop table {table}"))
         await self.session.execute(text(f"alter table {build} rename to {table.rsplit('.', 1)[-1]}"))
         for _, rename in keys:
