@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -10,6 +11,9 @@ from repositories.base import BaseRepository
 
 # The tables the ETL loads, in the order every domain transaction locks them (see `lock`).
 LOADED_TABLES = ("clients", "debtors", "operations", "payments")
+
+# Consecutive ranges of operation ids a rebuild's big select is split into (see `by_id_ranges`).
+ID_RANGES = 4
 
 # Statistics target of the ANALYZE of a swapped-in table (see `swap_in`): 300 rows sampled per unit.
 FIRST_STATISTICS_TARGET = 10
@@ -89,6 +93,21 @@ collected_native as (
 {pen_by_day("placed_native", "collected_native")}"""
 
 
+def by_id_ranges(select: str, ranges: Sequence[tuple[int, int]], params: dict[str, Any]) -> str:
+    """`select` once per range of operation ids (`RebuildRepository.id_ranges`), as one UNION ALL;
+    `select` keeps its operations and their payments within :id_lo and :id_hi, set here per branch.
+
+    With `create_build_as`, PostgreSQL runs the branches side by side, each whole in one process (a
+    Parallel Append), where the one select over all the rows runs in a single process: a merge with
+    per-operation payment totals has no parallel form but one in which every worker totals every payment.
+    """
+    branches = []
+    for i, (lo, hi) in enumerate(ranges):
+        params[f"id_lo_{i}"], params[f"id_hi_{i}"] = lo, hi
+        branches.append("(" + select.replace(":id_lo", f":id_lo_{i}").replace(":id_hi", f":id_hi_{i}") + ")")
+    return "\nunion all\n".join(branches)
+
+
 class RebuildRepository(BaseRepository):
     """Base of the repositories that rebuild an output table."""
 
@@ -132,6 +151,78 @@ class RebuildRepository(BaseRepository):
         result = await self.session.execute(text(f"insert into {table} ({columns}) select {columns} from {rows}"))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
+    async def id_ranges(self, parts: int = ID_RANGES) -> list[tuple[int, int]]:
+        """Up to `parts` consecutive ranges of about as many ids, together covering every id of `operations`."""
+        lo, hi = (await self.session.execute(text("select min(id), max(id) from operations"))).one()
+        if lo is None:
+            return [(0, -1)]
+        step = (hi - lo) // parts + 1
+        return [(first, min(hi, first + step - 1)) for first in range(lo, hi + 1, step)]
+
+    async def create_build_as(self, table: str, columns: Sequence[str], select: str, params: dict[str, Any]) -> int:
+        """Create `<table>_build` (see `start_build`) from the rows of `select`, whose columns are `table`'s,
+        named `columns` in its order; the row count.
+
+        CREATE TABLE AS, unlike INSERT ... SELECT, runs its select with parallel workers (this process
+        writes the rows they send). The new table gets `table`'s column types (casts), defaults,
+        not-null and check constraints, under their names, checked in one scan after the rows;
+        keys, indexes and foreign keys come with `swap_in`, as for `start_build`.
+        """
+        await self._refuse_referenced(table)
+        build = await self._build_name(table)
+        names, casts = (await self.session.execute(text("""
+            select array_agg(attname::text order by attnum),
+                   string_agg(format('cast(s.%1$I as %2$s) as %1$I', attname, format_type(atttypid, atttypmod)), ', '
+                              order by attnum)
+            from pg_attribute where attrelid = cast(:table as regclass) and attnum > 0 and not attisdropped
+        """), {"table": table})).one()
+        if sorted(names) != sorted(columns):
+            raise RuntimeError(f"the select for {table} has columns {sorted(columns)}, the table {sorted(names)}")
+        await self.session.execute(text(f"drop table if exists {build}"))
+        # No partial scans: each branch of a `by_id_ranges` select then runs whole in one process, the
+        # branches spread over the workers, instead of every process running its share of every branch
+        # (and each its own full payment totals for it).
+        await self.session.execute(text("set local min_parallel_table_scan_size = '1TB'"))
+        await self.session.execute(text("set local min_parallel_index_scan_size = '1TB'"))
+        result = await self.session.execute(text(
+            f"create table {build} as select {casts} from ({select}) as s({', '.join(columns)})"), params)
+        await self.session.execute(text("reset min_parallel_table_scan_size"))
+        await self.session.execute(text("reset min_parallel_index_scan_size"))
+        constraints = (await self.session.execute(text("""
+            select string_agg(c, ', ') from (
+                select format('alter column %I set default %s', a.attname, pg_get_expr(d.adbin, d.adrelid)) as c
+                from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+                where d.adrelid = cast(:table as regclass)
+                union all
+                select format('add constraint %I not null %I', k.conname, a.attname)
+                from pg_constraint k join pg_attribute a on a.attrelid = k.conrelid and a.attnum = k.conkey[1]
+                where k.conrelid = cast(:table as regclass) and k.contype = 'n'
+                union all
+                select format('add constraint %I %s', conname, pg_get_constraintdef(oid))
+                from pg_constraint where conrelid = cast(:table as regclass) and contype = 'c') as all_constraints
+        """), {"table": table})).scalar_one()
+        if constraints:
+            await self.session.execute(text(f"alter table {build} {constraints}"))
+        differs = (await self.session.execute(text("""
+            select exists (
+                (select attnum, attname, atttypid, atttypmod, attnotnull, atthasdef, attcollation from pg_attribute
+                 where attrelid = cast(:table as regclass) and attnum > 0 and not attisdropped
+                 except
+                 select attnum, attname, atttypid, atttypmod, attnotnull, atthasdef, attcollation from pg_attribute
+                 where attrelid = cast(:build as regclass) and attnum > 0 and not attisdropped))
+        """), {"table": table, "build": build})).scalar_one()
+        if differs:
+            raise RuntimeError(f"{build} does not have the columns of {table}")
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def _refuse_referenced(self, table: str) -> None:
+        """Refuse to rebuild `table` by a swap when foreign keys refer to it: dropping it would drop them."""
+        referenced = (await self.session.execute(text(
+            "select string_agg(conname || ' on ' || conrelid::regclass::text, ', ') from pg_constraint "
+            "where contype = 'f' and confrelid = cast(:table as regclass)"), {"table": table})).scalar_one()
+        if referenced:
+            raise RuntimeError(f"{table} cannot be swapped: foreign keys refer to it ({referenced})")
+
     async def start_build(self, table: str) -> str:
         """Create `<table>_build`, an empty copy of `table` without its indexes, in the same schema; its name.
 
@@ -140,11 +231,7 @@ class RebuildRepository(BaseRepository):
         for the whole rebuild). Columns, defaults, check and not-null constraints, storage and
         comments come with LIKE; keys, indexes and foreign keys are added by `swap_in`, after the rows.
         """
-        referenced = (await self.session.execute(text(
-            "select string_agg(conname || ' on ' || conrelid::regclass::text, ', ') from pg_constraint "
-            "where contype = 'f' and confrelid = cast(:table as regclass)"), {"table": table})).scalar_one()
-        if referenced:  # dropping the old table would drop these foreign keys with it
-            raise RuntimeError(f"{table} cannot be swapped: foreign keys refer to it ({referenced})")
+        await self._refuse_referenced(table)
         build = await self._build_name(table)
         await self.session.execute(text(f"drop table if exists {build}"))
         await self.session.execute(text(f"create table {build} (like {table} including all excluding indexes)"))
