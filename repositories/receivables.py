@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import text
 
-from repositories.factoring_sql import RebuildRepository, pen_cents
+from repositories.factoring_sql import RebuildRepository, by_id_ranges, pen_cents
 
 
 class Bucket(Protocol):
@@ -36,6 +36,11 @@ def _bucket_case(buckets: Sequence[Bucket], days: str, params: dict[str, Any]) -
     return "case " + " ".join(whens) + " end"
 
 
+# The columns of receivables, in the order of the rebuild's select.
+DETAIL_COLUMNS = ("operation_id", "as_of", "code", "client_id", "debtor_id", "currency", "face_value", "paid_total",
+                  "outstanding", "outstanding_pen", "due_on", "days_past_due", "bucket")
+
+
 class ReceivablesRepository(RebuildRepository):
     """Replaces the receivables snapshot and its two summaries."""
 
@@ -49,36 +54,39 @@ class ReceivablesRepository(RebuildRepository):
     TABLES = ("receivables", "receivables_by_debtor", "receivables_by_client")
 
     async def start_builds(self) -> dict[str, str]:
-        """Empty build copies of the detail and both summaries (see `start_build`), by table name."""
-        return {table: await self.start_build(table) for table in self.TABLES}
+        """The build copies' names, by table name: empty copies of both summaries (see `start_build`);
+        the detail's copy is created with its rows by `build_detail`."""
+        builds = {"receivables": await self._build_name("receivables")}
+        for table in self.TABLES[1:]:
+            builds[table] = await self.start_build(table)
+        return builds
 
     async def swap_all_in(self) -> None:
         """Replace the three tables with their build copies, at the end of the transaction (see `swap_in`)."""
         for table in self.TABLES:
             await self.swap_in(table)
 
-    async def insert_detail(self, into: str, as_of: date, *, excluded: str, buckets: Sequence[Bucket]) -> int:
-        """Into `into` (the detail's build copy): one row per counted operation disbursed by `as_of` with a
-        positive balance at `as_of`; the row count."""
+    async def build_detail(self, as_of: date, *, excluded: str, buckets: Sequence[Bucket]) -> int:
+        """Create the detail's build copy (see `create_build_as`) with one row per counted operation disbursed
+        by `as_of` with a positive balance at `as_of`; the row count."""
         params: dict[str, Any] = {"as_of": as_of, "excluded": excluded}
         # days past due: 0 for an operation not yet due (README, factoring rules)
         days = "greatest(cast(:as_of as date) - o.due_on, 0)"
         bucket = _bucket_case(buckets, days, params)
-        result = await self.session.execute(text(f"""
+        select = by_id_ranges(f"""
             with paid as (select operation_id, sum(amount) as total from payments
-                          where paid_on <= :as_of group by operation_id),
+                          where paid_on <= :as_of and operation_id between :id_lo and :id_hi group by operation_id),
             rate as (select sell from exchange_rates where rate_date <= :as_of order by rate_date desc limit 1)
-            insert into {into} (operation_id, as_of, code, client_id, debtor_id, currency, face_value, paid_total,
-                                     outstanding, outstanding_pen, due_on, days_past_due, bucket)
-            select o.id, :as_of, o.code, o.client_id, o.debtor_id, o.currency, o.face_value, coalesce(p.total, 0),
-                   o.face_value - coalesce(p.total, 0),
+            select o.id, cast(:as_of as date), o.code, o.client_id, o.debtor_id, o.currency, o.face_value,
+                   coalesce(p.total, 0), o.face_value - coalesce(p.total, 0),
                    {pen_cents('o.face_value - coalesce(p.total, 0)', 'o.currency', '(select sell from rate)')},
                    o.due_on, {days}, {bucket}
             from operations o
             left join paid p on p.operation_id = o.id
-            where o.status <> :excluded and o.disbursed_on <= :as_of and o.face_value - coalesce(p.total, 0) > 0
-        """), params)
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            -- a positive balance: compared, not subtracted, for the rows left out
+            where o.status <> :excluded and o.disbursed_on <= :as_of and coalesce(p.total, 0) < o.face_value
+              and o.id between :id_lo and :id_hi""", await self.id_ranges(), params)
+        return await self.create_build_as("receivables", DETAIL_COLUMNS, select, params)
 
     async def insert_summaries(self, builds: dict[str, str], as_of: date, *, buckets: Sequence[Bucket]
                                ) -> dict[str, Any]:
