@@ -179,15 +179,8 @@ class RebuildRepository(BaseRepository):
         if sorted(names) != sorted(columns):
             raise RuntimeError(f"the select for {table} has columns {sorted(columns)}, the table {sorted(names)}")
         await self.session.execute(text(f"drop table if exists {build}"))
-        # No partial scans: each branch of a `by_id_ranges` select then runs whole in one process, the
-        # branches spread over the workers, instead of every process running its share of every branch
-        # (and each its own full payment totals for it).
-        await self.session.execute(text("set local min_parallel_table_scan_size = '1TB'"))
-        await self.session.execute(text("set local min_parallel_index_scan_size = '1TB'"))
-        result = await self.session.execute(text(
-            f"create table {build} as select {casts} from ({select}) as s({', '.join(columns)})"), params)
-        await self.session.execute(text("reset min_parallel_table_scan_size"))
-        await self.session.execute(text("reset min_parallel_index_scan_size"))
+        rows = await self.create_table_as(
+            build, f"select {casts} from ({select}) as s({', '.join(columns)})", params)
         constraints = (await self.session.execute(text("""
             select string_agg(c, ', ') from (
                 select format('alter column %I set default %s', a.attname, pg_get_expr(d.adbin, d.adrelid)) as c
@@ -213,6 +206,22 @@ class RebuildRepository(BaseRepository):
         """), {"table": table, "build": build})).scalar_one()
         if differs:
             raise RuntimeError(f"{build} does not have the columns of {table}")
+        return rows
+
+    async def create_table_as(self, table: str, select: str, params: dict[str, Any], *, temp: bool = False) -> int:
+        """CREATE [TEMP] TABLE `table` AS `select` (with `by_id_ranges` branches, see there); the row count.
+
+        Without partial scans, each branch of a `by_id_ranges` select runs whole in one process, the
+        branches spread over the workers, instead of every process running its share of every branch
+        (each with its own full payment totals for it).
+        """
+        await self.session.execute(text("set local min_parallel_table_scan_size = '1TB'"))
+        await self.session.execute(text("set local min_parallel_index_scan_size = '1TB'"))
+        kind = "temp table" if temp else "table"
+        suffix = " on commit drop" if temp else ""
+        result = await self.session.execute(text(f"create {kind} {table}{suffix} as {select}"), params)
+        await self.session.execute(text("reset min_parallel_table_scan_size"))
+        await self.session.execute(text("reset min_parallel_index_scan_size"))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def _refuse_referenced(self, table: str) -> None:

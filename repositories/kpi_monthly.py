@@ -6,7 +6,15 @@ from datetime import date
 
 from sqlalchemy import text
 
-from repositories.factoring_sql import INCOME, RATE_CALENDAR, RebuildRepository, fx, month_index, pen_by_day
+from repositories.factoring_sql import (
+    INCOME,
+    RATE_CALENDAR,
+    RebuildRepository,
+    by_id_ranges,
+    fx,
+    month_index,
+    pen_by_day,
+)
 
 COLUMNS = ("year, month, placements_count, placements_pen, financed_pen, expected_income_pen, collections_pen, "
            "ytd_placements_count, ytd_placements_pen, ytd_financed_pen, ytd_expected_income_pen, ytd_collections_pen, "
@@ -70,13 +78,15 @@ pays_by_day as materialized (
 # Operations paid more than their face value by the year end (few): a streaming total over the
 # (operation_id, paid_on) index, `order by` keeping the planner from hashing ~700k groups. Its own
 # statement, before the main one: inlined there, each parallel worker would total every payment.
+# Per range of operation ids (by_id_ranges), so that the workers share the totals instead.
 OVERPAID = f"""
 with {LIVE}
 select l.id
-from (select operation_id, sum(amount) as total from payments where paid_on <= :year_end
+from (select operation_id, sum(amount) as total from payments
+      where paid_on <= :year_end and operation_id between :id_lo and :id_hi
       group by 1 order by 1) as t
 join live l on l.id = t.operation_id
-where t.total > l.face_value"""
+where t.total > l.face_value and l.id between :id_lo and :id_hi"""
 
 PORTFOLIO = f"""
 {LIVE},
@@ -162,7 +172,8 @@ class KpiMonthlyRepository(RebuildRepository):
         # With little memory the planner merges the ordered totals with the operations' primary key
         # instead of hashing ~700k totals (faster in bench.domain at 1M operations).
         await self.session.execute(text("set local work_mem = '4MB'"))
-        await self.session.execute(text(f"create temp table kpi_overpaid on commit drop as {OVERPAID}"), params)
+        await self.create_table_as("kpi_overpaid", by_id_ranges(OVERPAID, await self.id_ranges(), params), params,
+                                   temp=True)
         await self.tune()
         # The planner guesses ~700k groups for pays_by_day (there are a few thousand: day and month
         # keys) and so finds a parallel plan not worth its tuple transfers; at this cost it takes one.
