@@ -104,8 +104,9 @@ class ReceivablesRepository(RebuildRepository):
         sums = []
         for i, bucket in enumerate(buckets):
             params[f"label_{i}"] = bucket.label
-            sums.append(f"coalesce(sum(g.total) filter (where g.bucket = :label_{i}), 0)")
-        # the groups (~100k from ~1M rows) are hashed: more than the rebuild's 4 MB (see `tune`)
+            sums.append(f"coalesce(sum(g.cents) filter (where g.bucket = :label_{i}), 0) * 0.01")
+        # the groups (~100k from ~1M rows) are hashed: more than the rebuild's 4 MB (see `tune`). Their
+        # sums in cents (bigint: exact for cents, and cheaper to add up than numeric), back to PEN at the end.
         await self.session.execute(text("set local work_mem = '64MB'"))
         counts: dict[str, int] = {}
         for table, key, parties in (("receivables_by_debtor", "debtor_id", "debtors"),
@@ -114,16 +115,16 @@ class ReceivablesRepository(RebuildRepository):
             await self.session.execute(text(f"drop table if exists {groups}"))
             await self.session.execute(text(
                 f"create temp table {groups} on commit drop as "
-                f"select r.{key}, r.bucket, count(*) as n, sum(r.outstanding_pen) as total "
+                f"select r.{key}, r.bucket, count(*) as n, sum(cast(r.outstanding_pen * 100 as bigint)) as cents "
                 f"from {builds['receivables']} r group by r.{key}, r.bucket"))
             result = await self.session.execute(text(f"""
                 insert into {builds[table]} ({key}, as_of, name, operations, outstanding_pen, {columns})
-                select g.{key}, :as_of, x.name, sum(g.n), sum(g.total), {", ".join(sums)}
+                select g.{key}, :as_of, x.name, sum(g.n), sum(g.cents) * 0.01, {", ".join(sums)}
                 from {groups} g join {parties} x on x.id = g.{key}
                 group by g.{key}, x.name"""), params)
             counts[key] = int(result.rowcount or 0)  # type: ignore[attr-defined]
         rows = (await self.session.execute(text(
-            "select bucket, sum(n)::bigint as n, sum(total) as total from receivables_by_debtor_groups "
+            "select bucket, sum(n)::bigint as n, sum(cents) * 0.01 as total from receivables_by_debtor_groups "
             "group by bucket order by bucket"))).mappings().all()
         return {"buckets": {r["bucket"]: {"operations": r["n"], "outstanding_pen": r["total"]} for r in rows},
                 "debtors": counts["debtor_id"], "clients": counts["client_id"]}
