@@ -14,6 +14,7 @@ LOADED_TABLES = ("clients", "debtors", "operations", "payments")
 
 # Consecutive ranges of operation ids a rebuild's big select is split into (see `by_id_ranges`).
 ID_RANGES = 4
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 
 # Statistics target of the ANALYZE of a swapped-in table (see `swap_in`): 300 rows sampled per unit.
 FIRST_STATISTICS_TARGET = 10
@@ -152,12 +153,16 @@ class RebuildRepository(BaseRepository):
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def id_ranges(self, parts: int = ID_RANGES) -> list[tuple[int, int]]:
-        """Up to `parts` consecutive ranges of about as many ids, together covering every id of `operations`."""
+        """Up to `parts` consecutive ranges of about as many ids of `operations`, together covering every
+        bigint: an operation a load commits after this statement, before the one that reads the ranges,
+        is read with the rest of that load (each statement reads the rows committed when it starts)."""
         lo, hi = (await self.session.execute(text("select min(id), max(id) from operations"))).one()
         if lo is None:
-            return [(0, -1)]
+            return [(BIGINT_MIN, BIGINT_MAX)]
         step = (hi - lo) // parts + 1
-        return [(first, min(hi, first + step - 1)) for first in range(lo, hi + 1, step)]
+        ranges = [[first, first + step - 1] for first in range(lo, hi + 1, step)]
+        ranges[0][0], ranges[-1][1] = BIGINT_MIN, BIGINT_MAX
+        return [(first, last) for first, last in ranges]
 
     async def create_build_as(self, table: str, columns: Sequence[str], select: str, params: dict[str, Any]) -> int:
         """Create `<table>_build` (see `start_build`) from the rows of `select`, whose columns are `table`'s,
