@@ -69,17 +69,22 @@ class ReceivablesRepository(RebuildRepository):
     async def build_detail(self, as_of: date, *, excluded: str, buckets: Sequence[Bucket]) -> int:
         """Create the detail's build copy (see `create_build_as`) with one row per counted operation disbursed
         by `as_of` with a positive balance at `as_of`; the row count."""
-        params: dict[str, Any] = {"as_of": as_of, "excluded": excluded}
+        # The rate of `as_of` (null when there is none: then no USD balance needs it, see `usd_needed`),
+        # read first and passed as a value: a subquery in each branch would be an InitPlan, which keeps
+        # the branches from running in parallel workers.
+        sell = (await self.session.execute(text(
+            "select sell from exchange_rates where rate_date <= :as_of order by rate_date desc limit 1"),
+            {"as_of": as_of})).scalar_one_or_none()
+        params: dict[str, Any] = {"as_of": as_of, "excluded": excluded, "sell": sell}
         # days past due: 0 for an operation not yet due (README, factoring rules)
         days = "greatest(cast(:as_of as date) - o.due_on, 0)"
         bucket = _bucket_case(buckets, days, params)
         select = by_id_ranges(f"""
             with paid as (select operation_id, sum(amount) as total from payments
-                          where paid_on <= :as_of and operation_id between :id_lo and :id_hi group by operation_id),
-            rate as (select sell from exchange_rates where rate_date <= :as_of order by rate_date desc limit 1)
+                          where paid_on <= :as_of and operation_id between :id_lo and :id_hi group by operation_id)
             select o.id, cast(:as_of as date), o.code, o.client_id, o.debtor_id, o.currency, o.face_value,
                    coalesce(p.total, 0), o.face_value - coalesce(p.total, 0),
-                   {pen_cents('o.face_value - coalesce(p.total, 0)', 'o.currency', '(select sell from rate)')},
+                   {pen_cents('o.face_value - coalesce(p.total, 0)', 'o.currency', 'cast(:sell as numeric)')},
                    o.due_on, {days}, {bucket}
             from operations o
             left join paid p on p.operation_id = o.id
