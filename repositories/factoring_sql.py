@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -10,6 +11,13 @@ from repositories.base import BaseRepository
 
 # The tables the ETL loads, in the order every domain transaction locks them (see `lock`).
 LOADED_TABLES = ("clients", "debtors", "operations", "payments")
+
+# Consecutive ranges of operation ids a rebuild's big select is split into (see `by_id_ranges`).
+ID_RANGES = 4
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
+# Statistics target of the ANALYZE of a swapped-in table (see `swap_in`): 300 rows sampled per unit.
+FIRST_STATISTICS_TARGET = 10
 
 # One row per calendar day from the first stored rate to :rates_until, carrying the latest
 # `sell` on or before that day. Built once per statement (a few thousand rows at most) so the
@@ -28,6 +36,14 @@ rate_calendar as materialized (
 def fx(currency: str, rate: str) -> str:
     """PEN per unit of the operation's currency: 1 for PEN, the looked-up `sell` for USD."""
     return f"(case when {currency} = 'USD' then {rate} else 1 end)"
+
+
+def pen_cents(amount: str, currency: str, rate: str) -> str:
+    """`amount` (cents at most: a numeric(18,2) value or a difference of them) in PEN, rounded to cents.
+
+    The same value as round(amount * fx(...), 2), without the multiplication and the rounding for
+    PEN amounts (most rows): numeric arithmetic runs per row and is not cheap."""
+    return f"(case when {currency} = 'USD' then round(({amount}) * {rate}, 2) else {amount} end)"
 
 
 def month_index(day: str) -> str:
@@ -78,6 +94,21 @@ collected_native as (
 {pen_by_day("placed_native", "collected_native")}"""
 
 
+def by_id_ranges(select: str, ranges: Sequence[tuple[int, int]], params: dict[str, Any]) -> str:
+    """`select` once per range of operation ids (`RebuildRepository.id_ranges`), as one UNION ALL;
+    `select` keeps its operations and their payments within :id_lo and :id_hi, set here per branch.
+
+    With `create_build_as`, PostgreSQL runs the branches side by side, each whole in one process (a
+    Parallel Append), where the one select over all the rows runs in a single process: a merge with
+    per-operation payment totals has no parallel form but one in which every worker totals every payment.
+    """
+    branches = []
+    for i, (lo, hi) in enumerate(ranges):
+        params[f"id_lo_{i}"], params[f"id_hi_{i}"] = lo, hi
+        branches.append("(" + select.replace(":id_lo", f":id_lo_{i}").replace(":id_hi", f":id_hi_{i}") + ")")
+    return "\nunion all\n".join(branches)
+
+
 class RebuildRepository(BaseRepository):
     """Base of the repositories that rebuild an output table."""
 
@@ -121,6 +152,91 @@ class RebuildRepository(BaseRepository):
         result = await self.session.execute(text(f"insert into {table} ({columns}) select {columns} from {rows}"))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
+    async def id_ranges(self, parts: int = ID_RANGES) -> list[tuple[int, int]]:
+        """Up to `parts` consecutive ranges of about as many ids of `operations`, together covering every
+        bigint: an operation a load commits after this statement, before the one that reads the ranges,
+        is read with the rest of that load (each statement reads the rows committed when it starts)."""
+        lo, hi = (await self.session.execute(text("select min(id), max(id) from operations"))).one()
+        if lo is None:
+            return [(BIGINT_MIN, BIGINT_MAX)]
+        step = (hi - lo) // parts + 1
+        ranges = [[first, first + step - 1] for first in range(lo, hi + 1, step)]
+        ranges[0][0], ranges[-1][1] = BIGINT_MIN, BIGINT_MAX
+        return [(first, last) for first, last in ranges]
+
+    async def create_build_as(self, table: str, columns: Sequence[str], select: str, params: dict[str, Any]) -> int:
+        """Create `<table>_build` (see `start_build`) from the rows of `select`, whose columns are `table`'s,
+        named `columns` in its order; the row count.
+
+        CREATE TABLE AS, unlike INSERT ... SELECT, runs its select with parallel workers (this process
+        writes the rows they send). The new table gets `table`'s column types (casts), defaults,
+        not-null and check constraints, under their names, checked in one scan after the rows;
+        keys, indexes and foreign keys come with `swap_in`, as for `start_build`.
+        """
+        await self._refuse_referenced(table)
+        build = await self._build_name(table)
+        names, casts = (await self.session.execute(text("""
+            select array_agg(attname::text order by attnum),
+                   string_agg(format('cast(s.%1$I as %2$s) as %1$I', attname, format_type(atttypid, atttypmod)), ', '
+                              order by attnum)
+            from pg_attribute where attrelid = cast(:table as regclass) and attnum > 0 and not attisdropped
+        """), {"table": table})).one()
+        if sorted(names) != sorted(columns):
+            raise RuntimeError(f"the select for {table} has columns {sorted(columns)}, the table {sorted(names)}")
+        await self.session.execute(text(f"drop table if exists {build}"))
+        rows = await self.create_table_as(
+            build, f"select {casts} from ({select}) as s({', '.join(columns)})", params)
+        constraints = (await self.session.execute(text("""
+            select string_agg(c, ', ') from (
+                select format('alter column %I set default %s', a.attname, pg_get_expr(d.adbin, d.adrelid)) as c
+                from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+                where d.adrelid = cast(:table as regclass)
+                union all
+                select format('add constraint %I not null %I', k.conname, a.attname)
+                from pg_constraint k join pg_attribute a on a.attrelid = k.conrelid and a.attnum = k.conkey[1]
+                where k.conrelid = cast(:table as regclass) and k.contype = 'n'
+                union all
+                select format('add constraint %I %s', conname, pg_get_constraintdef(oid))
+                from pg_constraint where conrelid = cast(:table as regclass) and contype = 'c') as all_constraints
+        """), {"table": table})).scalar_one()
+        if constraints:
+            await self.session.execute(text(f"alter table {build} {constraints}"))
+        differs = (await self.session.execute(text("""
+            select exists (
+                (select attnum, attname, atttypid, atttypmod, attnotnull, atthasdef, attcollation from pg_attribute
+                 where attrelid = cast(:table as regclass) and attnum > 0 and not attisdropped
+                 except
+                 select attnum, attname, atttypid, atttypmod, attnotnull, atthasdef, attcollation from pg_attribute
+                 where attrelid = cast(:build as regclass) and attnum > 0 and not attisdropped))
+        """), {"table": table, "build": build})).scalar_one()
+        if differs:
+            raise RuntimeError(f"{build} does not have the columns of {table}")
+        return rows
+
+    async def create_table_as(self, table: str, select: str, params: dict[str, Any], *, temp: bool = False) -> int:
+        """CREATE [TEMP] TABLE `table` AS `select` (with `by_id_ranges` branches, see there); the row count.
+
+        Without partial scans, each branch of a `by_id_ranges` select runs whole in one process, the
+        branches spread over the workers, instead of every process running its share of every branch
+        (each with its own full payment totals for it).
+        """
+        await self.session.execute(text("set local min_parallel_table_scan_size = '1TB'"))
+        await self.session.execute(text("set local min_parallel_index_scan_size = '1TB'"))
+        kind = "temp table" if temp else "table"
+        suffix = " on commit drop" if temp else ""
+        result = await self.session.execute(text(f"create {kind} {table}{suffix} as {select}"), params)
+        await self.session.execute(text("reset min_parallel_table_scan_size"))
+        await self.session.execute(text("reset min_parallel_index_scan_size"))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def _refuse_referenced(self, table: str) -> None:
+        """Refuse to rebuild `table` by a swap when foreign keys refer to it: dropping it would drop them."""
+        referenced = (await self.session.execute(text(
+            "select string_agg(conname || ' on ' || conrelid::regclass::text, ', ') from pg_constraint "
+            "where contype = 'f' and confrelid = cast(:table as regclass)"), {"table": table})).scalar_one()
+        if referenced:
+            raise RuntimeError(f"{table} cannot be swapped: foreign keys refer to it ({referenced})")
+
     async def start_build(self, table: str) -> str:
         """Create `<table>_build`, an empty copy of `table` without its indexes, in the same schema; its name.
 
@@ -129,11 +245,7 @@ class RebuildRepository(BaseRepository):
         for the whole rebuild). Columns, defaults, check and not-null constraints, storage and
         comments come with LIKE; keys, indexes and foreign keys are added by `swap_in`, after the rows.
         """
-        referenced = (await self.session.execute(text(
-            "select string_agg(conname || ' on ' || conrelid::regclass::text, ', ') from pg_constraint "
-            "where contype = 'f' and confrelid = cast(:table as regclass)"), {"table": table})).scalar_one()
-        if referenced:  # dropping the old table would drop these foreign keys with it
-            raise RuntimeError(f"{table} cannot be swapped: foreign keys refer to it ({referenced})")
+        await self._refuse_referenced(table)
         build = await self._build_name(table)
         await self.session.execute(text(f"drop table if exists {build}"))
         await self.session.execute(text(f"create table {build} (like {table} including all excluding indexes)"))
@@ -180,7 +292,12 @@ class RebuildRepository(BaseRepository):
             await self.session.execute(text(create))
         # Statistics of the new rows (a sample), visible at commit: the first readers of the swapped-in
         # table get plans for its real size and values instead of the defaults of a never-analysed table.
+        # A small sample (FIRST_STATISTICS_TARGET): the default one reads nearly every page of a big table,
+        # and autovacuum analyses the new table with the default target soon after the commit anyway
+        # (the rebuild's inserts count as changes since this ANALYZE once they are committed).
+        await self.session.execute(text(f"set local default_statistics_target = {FIRST_STATISTICS_TARGET}"))
         await self.session.execute(text(f"analyze {build}"))
+        await self.session.execute(text("reset default_statistics_target"))
         await self.session.execute(text(f"drop table {table}"))
         await self.session.execute(text(f"alter table {build} rename to {table.rsplit('.', 1)[-1]}"))
         for _, rename in keys:

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import text
 
-from repositories.factoring_sql import RebuildRepository, fx
+from repositories.factoring_sql import RebuildRepository, by_id_ranges, pen_cents
 
 
 class Bucket(Protocol):
@@ -36,6 +36,11 @@ def _bucket_case(buckets: Sequence[Bucket], days: str, params: dict[str, Any]) -
     return "case " + " ".join(whens) + " end"
 
 
+# The columns of receivables, in the order of the rebuild's select.
+DETAIL_COLUMNS = ("operation_id", "as_of", "code", "client_id", "debtor_id", "currency", "face_value", "paid_total",
+                  "outstanding", "outstanding_pen", "due_on", "days_past_due", "bucket")
+
+
 class ReceivablesRepository(RebuildRepository):
     """Replaces the receivables snapshot and its two summaries."""
 
@@ -49,36 +54,44 @@ class ReceivablesRepository(RebuildRepository):
     TABLES = ("receivables", "receivables_by_debtor", "receivables_by_client")
 
     async def start_builds(self) -> dict[str, str]:
-        """Empty build copies of the detail and both summaries (see `start_build`), by table name."""
-        return {table: await self.start_build(table) for table in self.TABLES}
+        """The build copies' names, by table name: empty copies of both summaries (see `start_build`);
+        the detail's copy is created with its rows by `build_detail`."""
+        builds = {"receivables": await self._build_name("receivables")}
+        for table in self.TABLES[1:]:
+            builds[table] = await self.start_build(table)
+        return builds
 
     async def swap_all_in(self) -> None:
         """Replace the three tables with their build copies, at the end of the transaction (see `swap_in`)."""
         for table in self.TABLES:
             await self.swap_in(table)
 
-    async def insert_detail(self, into: str, as_of: date, *, excluded: str, buckets: Sequence[Bucket]) -> int:
-        """Into `into` (the detail's build copy): one row per counted operation disbursed by `as_of` with a
-        positive balance at `as_of`; the row count."""
-        params: dict[str, Any] = {"as_of": as_of, "excluded": excluded}
+    async def build_detail(self, as_of: date, *, excluded: str, buckets: Sequence[Bucket]) -> int:
+        """Create the detail's build copy (see `create_build_as`) with one row per counted operation disbursed
+        by `as_of` with a positive balance at `as_of`; the row count."""
+        # The rate of `as_of` (null when there is none: then no USD balance needs it, see `usd_needed`),
+        # read first and passed as a value: a subquery in each branch would be an InitPlan, which keeps
+        # the branches from running in parallel workers.
+        sell = (await self.session.execute(text(
+            "select sell from exchange_rates where rate_date <= :as_of order by rate_date desc limit 1"),
+            {"as_of": as_of})).scalar_one_or_none()
+        params: dict[str, Any] = {"as_of": as_of, "excluded": excluded, "sell": sell}
         # days past due: 0 for an operation not yet due (README, factoring rules)
         days = "greatest(cast(:as_of as date) - o.due_on, 0)"
         bucket = _bucket_case(buckets, days, params)
-        result = await self.session.execute(text(f"""
+        select = by_id_ranges(f"""
             with paid as (select operation_id, sum(amount) as total from payments
-                          where paid_on <= :as_of group by operation_id),
-            rate as (select sell from exchange_rates where rate_date <= :as_of order by rate_date desc limit 1)
-            insert into {into} (operation_id, as_of, code, client_id, debtor_id, currency, face_value, paid_total,
-                                     outstanding, outstanding_pen, due_on, days_past_due, bucket)
-            select o.id, :as_of, o.code, o.client_id, o.debtor_id, o.currency, o.face_value, coalesce(p.total, 0),
-                   o.face_value - coalesce(p.total, 0),
-                   round((o.face_value - coalesce(p.total, 0)) * {fx('o.currency', '(select sell from rate)')}, 2),
+                          where paid_on <= :as_of and operation_id between :id_lo and :id_hi group by operation_id)
+            select o.id, cast(:as_of as date), o.code, o.client_id, o.debtor_id, o.currency, o.face_value,
+                   coalesce(p.total, 0), o.face_value - coalesce(p.total, 0),
+                   {pen_cents('o.face_value - coalesce(p.total, 0)', 'o.currency', 'cast(:sell as numeric)')},
                    o.due_on, {days}, {bucket}
             from operations o
             left join paid p on p.operation_id = o.id
-            where o.status <> :excluded and o.disbursed_on <= :as_of and o.face_value - coalesce(p.total, 0) > 0
-        """), params)
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            -- a positive balance: compared, not subtracted, for the rows left out
+            where o.status <> :excluded and o.disbursed_on <= :as_of and coalesce(p.total, 0) < o.face_value
+              and o.id between :id_lo and :id_hi""", await self.id_ranges(), params)
+        return await self.create_build_as("receivables", DETAIL_COLUMNS, select, params)
 
     async def insert_summaries(self, builds: dict[str, str], as_of: date, *, buckets: Sequence[Bucket]
                                ) -> dict[str, Any]:
@@ -96,8 +109,9 @@ class ReceivablesRepository(RebuildRepository):
         sums = []
         for i, bucket in enumerate(buckets):
             params[f"label_{i}"] = bucket.label
-            sums.append(f"coalesce(sum(g.total) filter (where g.bucket = :label_{i}), 0)")
-        # the groups (~100k from ~1M rows) are hashed: more than the rebuild's 4 MB (see `tune`)
+            sums.append(f"coalesce(sum(g.cents) filter (where g.bucket = :label_{i}), 0) * 0.01")
+        # the groups (~100k from ~1M rows) are hashed: more than the rebuild's 4 MB (see `tune`). Their
+        # sums in cents (bigint: exact for cents, and cheaper to add up than numeric), back to PEN at the end.
         await self.session.execute(text("set local work_mem = '64MB'"))
         counts: dict[str, int] = {}
         for table, key, parties in (("receivables_by_debtor", "debtor_id", "debtors"),
@@ -106,16 +120,16 @@ class ReceivablesRepository(RebuildRepository):
             await self.session.execute(text(f"drop table if exists {groups}"))
             await self.session.execute(text(
                 f"create temp table {groups} on commit drop as "
-                f"select r.{key}, r.bucket, count(*) as n, sum(r.outstanding_pen) as total "
+                f"select r.{key}, r.bucket, count(*) as n, sum(cast(r.outstanding_pen * 100 as bigint)) as cents "
                 f"from {builds['receivables']} r group by r.{key}, r.bucket"))
             result = await self.session.execute(text(f"""
                 insert into {builds[table]} ({key}, as_of, name, operations, outstanding_pen, {columns})
-                select g.{key}, :as_of, x.name, sum(g.n), sum(g.total), {", ".join(sums)}
+                select g.{key}, :as_of, x.name, sum(g.n), sum(g.cents) * 0.01, {", ".join(sums)}
                 from {groups} g join {parties} x on x.id = g.{key}
                 group by g.{key}, x.name"""), params)
             counts[key] = int(result.rowcount or 0)  # type: ignore[attr-defined]
         rows = (await self.session.execute(text(
-            "select bucket, sum(n)::bigint as n, sum(total) as total from receivables_by_debtor_groups "
+            "select bucket, sum(n)::bigint as n, sum(cents) * 0.01 as total from receivables_by_debtor_groups "
             "group by bucket order by bucket"))).mappings().all()
         return {"buckets": {r["bucket"]: {"operations": r["n"], "outstanding_pen": r["total"]} for r in rows},
                 "debtors": counts["debtor_id"], "clients": counts["client_id"]}

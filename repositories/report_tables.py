@@ -7,7 +7,11 @@ from typing import Any
 
 from sqlalchemy import text
 
-from repositories.factoring_sql import RATE_CALENDAR, RebuildRepository, fx
+from repositories.factoring_sql import RATE_CALENDAR, RebuildRepository, by_id_ranges, pen_cents
+
+# The columns of report_operations, in the order of the rebuild's select.
+COLUMNS = ("operation_id", "code", "client_name", "debtor_name", "currency", "face_value", "face_value_pen",
+           "financed_pen", "disbursed_on", "due_on", "term_days", "status", "paid_total", "last_payment_on")
 
 
 class ReportTablesRepository(RebuildRepository):
@@ -24,24 +28,25 @@ class ReportTablesRepository(RebuildRepository):
         """Rows of the current table (the ones the rebuild replaces)."""
         return int((await self.session.execute(text("select count(*) from report_operations"))).scalar_one())
 
-    async def insert_all(self, into: str, *, excluded: str, rates_until: date) -> int:
-        """Into `into` (the empty build copy, see `start_build`): one row per counted operation, PEN
-        amounts at the disbursement date's rate; the row count."""
-        # The rate calendar as an analysed temporary table, not a CTE: joined from a CTE, the planner
-        # hashes the ~1M operation rows (in batches on disk) and probes them with the few hundred days.
+    async def build_all(self, *, excluded: str, rates_until: date) -> int:
+        """Create the build copy of `report_operations` (see `create_build_as`) with one row per counted
+        operation, PEN amounts at the disbursement date's rate; the row count."""
+        # The rate calendar as an analysed table, not a CTE: joined from a CTE, the planner hashes the
+        # ~1M operation rows (in batches on disk) and probes them with the few hundred days. A plain
+        # table, dropped once read, not a temporary one: parallel workers cannot read those.
         await self.session.execute(text("drop table if exists report_rates"))
-        await self.session.execute(text(f"create temp table report_rates on commit drop as with {RATE_CALENDAR} "
+        await self.session.execute(text(f"create table report_rates as with {RATE_CALENDAR} "
                                         "select day, sell from rate_calendar"), {"rates_until": rates_until})
         await self.session.execute(text("analyze report_rates"))
-        result = await self.session.execute(text(f"""
+        params: dict[str, Any] = {"excluded": excluded}
+        select = by_id_ranges(f"""
             with paid as (select operation_id, sum(amount) as total, max(paid_on) as last_on
-                     from payments group by operation_id)
-            insert into {into} (operation_id, code, client_name, debtor_name, currency, face_value,
-                                           face_value_pen, financed_pen, disbursed_on, due_on, term_days, status,
-                                           paid_total, last_payment_on)
-            select o.id, o.code, c.name, d.name, o.currency, o.face_value,
-                   round(o.face_value * {fx('o.currency', 'rc.sell')}, 2),
-                   round(o.face_value * o.advance_pct / 100 * {fx('o.currency', 'rc.sell')}, 2),
+                          from payments where operation_id between :id_lo and :id_hi group by operation_id)
+            select o.id, o.code, c.name as client_name, d.name as debtor_name, o.currency, o.face_value,
+                   {pen_cents('o.face_value', 'o.currency', 'rc.sell')},
+                   -- x / 100 as x * 0.01: the same exact value (numeric), without a numeric division per row
+                   round(o.face_value * o.advance_pct * (case when o.currency = 'USD' then rc.sell * 0.01 else 0.01 end),
+                         2),
                    o.disbursed_on, o.due_on, o.due_on - o.disbursed_on, o.status,
                    coalesce(p.total, 0), p.last_on
             from operations o
@@ -49,9 +54,10 @@ class ReportTablesRepository(RebuildRepository):
             join debtors d on d.id = o.debtor_id
             left join paid p on p.operation_id = o.id
             left join report_rates rc on rc.day = o.disbursed_on
-            where o.status <> :excluded
-        """), {"excluded": excluded})
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            where o.status <> :excluded and o.id between :id_lo and :id_hi""", await self.id_ranges(), params)
+        rows = await self.create_build_as("report_operations", COLUMNS, select, params)
+        await self.session.execute(text("drop table report_rates"))
+        return rows
 
     async def totals(self) -> dict[str, Any]:
         """Row count and PEN sums of the table, for the task result."""

@@ -96,6 +96,19 @@ async def test_rerun_is_identical_and_a_failure_midway_keeps_the_old_year(
     assert await data.rows(QUERY, 2024) == EXPECTED
 
 
+async def test_a_year_long_after_the_operations_carries_what_is_still_unpaid(
+        repositories: RepositoryFactory, data: FactoringData) -> None:
+    # every date of the portfolio is years before 2030 (months taken from date_part, not the lookup)
+    await portfolio_2024(data)
+
+    await rebuild_monthly(repositories, RecordingProgress(), 2030)
+
+    rows = await data.rows(QUERY, 2030)
+    # unpaid: USD 200 at 3.70, 400 of the 500, the 100 and the 50, the 999 of 2025; all long overdue
+    assert {(r["placements_count"], r["ytd_collections_pen"], r["outstanding_pen"], r["overdue_30_pen"],
+             r["delinquency_ratio"]) for r in rows} == {(0, D("0.00"), D("2289.00"), D("2289.00"), D("1.000000"))}
+
+
 async def test_an_empty_year_has_twelve_zero_rows(repositories: RepositoryFactory, data: FactoringData) -> None:
     await rebuild_monthly(repositories, RecordingProgress(), 2030)
 

@@ -31,7 +31,7 @@ async def rebuild_receivables(repositories: RepositoryFactory, progress: Progres
         progress.update(1, 5, "creating the build copies of the snapshot")
         builds = await repo.start_builds()
         progress.update(2, 5, f"computing receivables at {as_of}")
-        rows = await repo.insert_detail(builds["receivables"], as_of, excluded=EXCLUDED_STATUS, buckets=AGING_BUCKETS)
+        rows = await repo.build_detail(as_of, excluded=EXCLUDED_STATUS, buckets=AGING_BUCKETS)
         progress.update(3, 5, "summarising per debtor and per client")
         totals = await repo.insert_summaries(builds, as_of, buckets=AGING_BUCKETS)
         progress.update(4, 5, "swapping in the new snapshot")
