@@ -268,7 +268,7 @@ class RunEventHub:
                 await asyncio.wait_for(asyncio.gather(*(asyncio.shield(w) for w in waits)), self._timeout_s)
         except (OSError, TimeoutError, ConnectionError) as exc:
             self.release(sub)
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         except BaseException:
             self.release(sub)
             raise
@@ -294,7 +294,7 @@ class RunEventHub:
         try:
             await self._connected()
         except (OSError, TimeoutError, ConnectionError) as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     def wake_later(self, waiter: asyncio.Future[None]) -> None:
         """Wake `waiter` when the current burst window closes (COALESCE_S after its first message)."""
@@ -349,7 +349,7 @@ class RunEventHub:
         if protocol is not self._protocol:
             return
         log.warning("run event subscription lost", extra={"error": f"{type(exc).__name__}: {exc}"})
-        error = _unavailable(exc)
+        error = unavailable(exc)
         for subs in self._followers.values():
             for sub in subs:
                 sub.put(error)
@@ -431,8 +431,8 @@ class RunEventHub:
         self._idle = self._due_timer = None
 
 
-def _unavailable(exc: BaseException) -> RedisUnavailableError:
+def unavailable(exc: BaseException, what: str = "the run cannot be followed") -> RedisUnavailableError:
+    """The one error of a Redis out of reach while following a run (`exc` the cause)."""
     if isinstance(exc, RedisUnavailableError):
         return exc
-    return RedisUnavailableError("Redis is unreachable; the run cannot be followed.",
-                                 description=f"{type(exc).__name__}: {exc}")
+    return RedisUnavailableError(f"Redis is unreachable; {what}.", description=f"{type(exc).__name__}: {exc}")

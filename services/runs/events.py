@@ -21,8 +21,8 @@ from redis.exceptions import NoScriptError, RedisError
 
 from background.processors.run_events import APPEND_SCRIPT, APPEND_SHA, append_args, now_iso
 from config.redis_keys import RESULT_META_PREFIX, events_key, logs_key, logs_meta_key
-from schemas.errors import InvalidParametersError, RedisUnavailableError
-from services.runs.event_hub import Item, RunEventHub, Subscription
+from schemas.errors import InvalidParametersError
+from services.runs.event_hub import Item, RunEventHub, Subscription, unavailable
 from services.runs.task_runs import TaskRunService
 
 MAX_WAIT_S = 60.0
@@ -56,10 +56,6 @@ def _published(payload: bytes) -> RunEvent:
     return RunEvent(entry_id.decode(), kind.decode(), data.decode(), final == b"1")
 
 
-def _unavailable(exc: BaseException, what: str = "the run cannot be followed") -> RedisUnavailableError:
-    return RedisUnavailableError(f"Redis is unreachable; {what}.", description=f"{type(exc).__name__}: {exc}")
-
-
 class RunEventService:
     """The API side of a run's events: `client` answers quickly (or fails), `hub` carries the live entries."""
 
@@ -75,7 +71,7 @@ class RunEventService:
             try:
                 page: Any = await self._client.xrange(key, min=f"({after}", max="+", count=_PAGE)
             except (RedisError, OSError) as exc:
-                raise _unavailable(exc) from exc
+                raise unavailable(exc) from exc
             batch = []
             for raw_id, fields in page:
                 final = fields.get(b"final") == b"1"
@@ -201,7 +197,7 @@ class RunEventService:
                 pipe.hget(logs_meta_key(task_id), "truncated")
                 raw, truncated = await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise _unavailable(exc, "the run's log cannot be read") from exc
+            raise unavailable(exc, "the run's log cannot be read") from exc
         lines = [orjson.loads(line) for line in raw]
         return {"success": True, "task_id": task_id, "lines": lines, "truncated": bool(int(truncated or 0))}
 
