@@ -96,9 +96,17 @@ def bench_size(env: dict[str, str], dsn: str, inbox: Path, size: int, repeat: in
     for name, params in (("toolbox.kpi", ("date_from=2023-01-01", "date_to=2025-12-31")),
                          ("toolbox.kpi_acumulado", ("year=2024",)), ("toolbox.tablas_reportes", ()),
                          ("toolbox.tablas_cxc", ("as_of=2025-03-31",))):
-        seconds, rss, grew, _ = best_of(repeat, partial(run_task, env, name, *params))
+        seconds, rss, grew, _ = best_of(repeat, partial(run_settled, env, dsn, name, *params))
         rows.append(Row(size, name, seconds, scan_s, rss, grew, None))
     return rows
+
+
+def run_settled(env: dict[str, str], dsn: str, name: str, *params: str) -> tuple[float, float, float, dict[str, object]]:
+    """run_task on a settled database, as the scan floor is measured: the vacuum that the previous
+    step's new rows call for (autovacuum would start it within a minute, in the middle of this step)
+    is done first, outside the timing. In production the nightly steps are spaced apart by Beat."""
+    asyncio.run(_analyze(dsn))
+    return run_task(env, name, *params)
 
 
 async def _analyze(dsn: str) -> None:
