@@ -1,4 +1,4 @@
-"""JSON responses rendered with orjson, and the error body (README, HTTP API)."""
+"""JSON responses: orjson for plain values, pydantic for response models, and the error body (README, HTTP API)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,16 @@ class JSONBytesResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return content if isinstance(content, bytes) else dumps(content)
+
+
+def model_response(model: BaseModel, status_code: int = 200, *, exclude_unset: bool = False) -> JSONBytesResponse:
+    """A response whose body is the model's JSON, straight from pydantic's serializer (fields in model order).
+
+    `exclude_unset` leaves out the fields the service did not set, for the shapes whose keys
+    depend on the case (BulkResult: a dry run has `runs`, a real one `results`).
+    """
+    body = model.__pydantic_serializer__.to_json(model, exclude_unset=exclude_unset)
+    return JSONBytesResponse(body, status_code=status_code)
 
 
 class ErrorBody(BaseModel):

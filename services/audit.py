@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from background.schemas.audit import AuditEventRow, AuditPage
 from config.repository_factory import RepositoryFactory
 from repositories.audit_events import AuditRepository
 from schemas.errors import InvalidParametersError
@@ -71,11 +72,11 @@ def _decode(cursor: str) -> tuple[datetime, int]:
     return at, row_id
 
 
-def render_event(row: dict[str, Any]) -> dict[str, Any]:
+def render_event(row: dict[str, Any]) -> AuditEventRow:
     """One audit row as GET /audit shows it."""
-    return {"id": row["id"], "at": row["at"].isoformat(), "actor": row["actor"], "action": row["action"],
-            "task_name": row["task_name"], "task_id": row["task_id"], "params": row["params"],
-            "client": row["client"], "detail": row["detail"]}
+    return AuditEventRow(id=row["id"], at=row["at"].isoformat(), actor=row["actor"], action=row["action"],
+                         task_name=row["task_name"], task_id=row["task_id"], params=row["params"],
+                         client=row["client"], detail=row["detail"])
 
 
 class AuditService:
@@ -93,7 +94,7 @@ class AuditService:
                                                 task_name=task_name, task_id=task_id, params=params,
                                                 client=client, detail=detail)
 
-    async def page(self, query: AuditQuery, task_name: str | None) -> dict[str, Any]:
+    async def page(self, query: AuditQuery, task_name: str | None) -> AuditPage:
         """One page and the cursor of the next (None at the end); `task_name` is `query.task` resolved."""
         if not 1 <= query.limit <= MAX_LIMIT:
             raise _invalid("limit", f"must be between 1 and {MAX_LIMIT}")
@@ -107,5 +108,5 @@ class AuditService:
                 task_id=query.task_id, at_from=start, at_to=end, after=after, limit=query.limit + 1)
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        return {"success": True, "events": [render_event(row) for row in rows], "count": len(rows),
-                "limit": query.limit, "next_cursor": _encode(rows[-1]["at"], rows[-1]["id"]) if more else None}
+        return AuditPage(success=True, events=[render_event(row) for row in rows], count=len(rows),
+                         limit=query.limit, next_cursor=_encode(rows[-1]["at"], rows[-1]["id"]) if more else None)

@@ -8,10 +8,11 @@ from typing import Any
 from background.processors.params import TaskParams
 from background.processors.schedule_resolution import resolve
 from background.processors.task_base import ToolboxTask
+from background.schemas.tasks import Catalog as CatalogDocument
+from background.schemas.tasks import CatalogEntry
 from config.schedule_overrides import overrides_for
 from config.settings import get_settings
 from schemas.errors import TaskNotFoundError
-from schemas.responses import dumps
 
 
 def kebab(name: str) -> str:
@@ -47,19 +48,19 @@ class TaskEntry:
     def endpoint(self) -> str:
         return f"/tasks/execute/{self.path_name}"
 
-    def as_catalog(self) -> dict[str, Any]:
+    def as_catalog(self) -> CatalogEntry:
         task = self.task
-        return {
-            "name": task.name,
-            "description": task.description,
-            "endpoint": self.endpoint,
-            "method": "POST",
-            "module": task.__module__,
-            "queue": task.declared_queue or task.app.conf.task_default_queue,
-            "parameters": self.parameters,
-            "schedule": describe_schedule(task),
-            "single_run": bool(task.single_run),
-        }
+        return CatalogEntry(
+            name=task.name,
+            description=task.description,
+            endpoint=self.endpoint,
+            method="POST",
+            module=task.__module__,
+            queue=task.declared_queue or task.app.conf.task_default_queue,
+            parameters=self.parameters,
+            schedule=describe_schedule(task),
+            single_run=bool(task.single_run),
+        )
 
 
 class Catalog:
@@ -79,13 +80,15 @@ class Catalog:
             self.entries[name] = entry
             for alias in {key, kebab(key), name, kebab(name)}:
                 self._by_path.setdefault(alias, entry)
-        self._catalog = {
-            "success": True,
-            "available_tasks": {entry.key: entry.as_catalog() for entry in self.entries.values()},
-            "total_tasks": len(self.entries),
-            "auto_generated": True,
-        }
-        self.catalog_bytes = dumps(self._catalog)
+        document = CatalogDocument(
+            success=True,
+            available_tasks={entry.key: entry.as_catalog() for entry in self.entries.values()},
+            total_tasks=len(self.entries),
+            auto_generated=True,
+        )
+        # Served as these bytes on every request (routers/tasks.py): rendered once, here.
+        self.catalog_bytes = document.__pydantic_serializer__.to_json(document)
+        self._catalog = document.model_dump(mode="json")
 
     @property
     def catalog(self) -> dict[str, Any]:

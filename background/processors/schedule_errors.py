@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 import redis
 from redis.exceptions import RedisError
 
+from background.schemas.schedules import ScheduleSendError
 from config.redis_keys import METRICS_SCHEDULE_SEND_FAILURES_KEY, SCHEDULE_SEND_ERRORS_KEY
 
 # A message is what a user reads in the schedules list: bounded, whatever the exception carries.
@@ -42,9 +42,9 @@ class SendError:
     def as_json(self) -> bytes:
         return orjson.dumps({"at": self.at.isoformat(), "message": self.message, "task_id": self.task_id})
 
-    def as_view(self) -> dict[str, Any]:
+    def as_view(self) -> ScheduleSendError:
         """What the schedules endpoint shows."""
-        return {"at": self.at.isoformat(), "message": self.message, "task_id": self.task_id}
+        return ScheduleSendError(at=self.at.isoformat(), message=self.message, task_id=self.task_id)
 
 
 def describe(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from background.schemas.audit import AuditPage
 from routers.dependencies import Admin, State
-from schemas.responses import ErrorBody, JSONBytesResponse, dumps
+from schemas.responses import ErrorBody, model_response
 from services.audit import MAX_LIMIT, AuditAction, AuditQuery
 
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (401, 403, 422, 503)}
@@ -35,4 +35,4 @@ async def audit_trail(
     query = AuditQuery(actor=actor, actions=tuple(action or ()), task=task, task_id=task_id, at_from=from_,
                        at_to=to, cursor=cursor, limit=limit)
     task_name = state.history.task_name(task) if task else None
-    return JSONBytesResponse(dumps(await state.audit.page(query, task_name)))
+    return model_response(await state.audit.page(query, task_name))

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from background.schemas.etl import EtlBatchPage, EtlRejectPage
 from routers.dependencies import PathId, State, Viewer
-from schemas.responses import ErrorBody, JSONBytesResponse, dumps
+from schemas.responses import ErrorBody, model_response
 from services.factoring.etl_batches import MAX_LIMIT, EtlBatchService
 
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (401, 403, 404, 422, 503)}
@@ -22,8 +22,7 @@ router = APIRouter(prefix="/toolbox/etl", tags=["toolbox"])
 @router.get("/batches", response_model=EtlBatchPage, responses=ERRORS)
 async def etl_batches(state: State, _: Viewer, cursor: Cursor = None, limit: Limit = 50) -> Response:
     """The CSV batches loaded by `toolbox.etl`, newest load first, with their counts and rejected lines."""
-    page = await EtlBatchService(state.repositories).batches(cursor=cursor, limit=limit)
-    return JSONBytesResponse(dumps(page))
+    return model_response(await EtlBatchService(state.repositories).batches(cursor=cursor, limit=limit))
 
 
 @router.get("/batches/{name}/rejects", response_model=EtlRejectPage, responses=ERRORS)
@@ -33,5 +32,4 @@ async def etl_rejects(
     cursor: Cursor = None, limit: Limit = 50,
 ) -> Response:
     """One batch's rejected lines: file, line number, the line as written and the reason, in file order."""
-    page = await EtlBatchService(state.repositories).rejects(name, file=file, cursor=cursor, limit=limit)
-    return JSONBytesResponse(dumps(page))
+    return model_response(await EtlBatchService(state.repositories).rejects(name, file=file, cursor=cursor, limit=limit))

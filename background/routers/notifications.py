@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from background.schemas.notifications import DeliveryPage
 from routers.dependencies import Operator, State
-from schemas.responses import ErrorBody, JSONBytesResponse, dumps
+from schemas.responses import ErrorBody, model_response
 from services.notifications import MAX_LIMIT
 
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (401, 403, 422, 503)}
@@ -28,5 +28,5 @@ async def deliveries(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> Response:
     """Attempts of failure, recovery and schedule_failed webhooks: URL, status code or error, duration, outcome."""
-    return JSONBytesResponse(dumps(await state.notifications.deliveries(task_id=task_id, event=event, ok=ok,
-                                                                      before=before, limit=limit)))
+    return model_response(await state.notifications.deliveries(task_id=task_id, event=event, ok=ok, before=before,
+                                                               limit=limit))

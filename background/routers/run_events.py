@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 from background.schemas.tasks import RunLogs
 from routers.dependencies import PathId, State, Viewer
 from schemas.errors import RedisUnavailableError
-from schemas.responses import ErrorBody, JSONBytesResponse, dumps
+from schemas.responses import ErrorBody, model_response
 from services.runs.events import RunEvent
 
 log = logging.getLogger("toolbox.run_events")
@@ -144,4 +144,4 @@ async def run_events(
 @router.get("/{task_id}/logs", response_model=RunLogs, responses=ERRORS)
 async def run_logs(state: State, _: Viewer, task_id: PathId) -> Response:
     """The log lines the run's task and services wrote (bounded; `truncated` when some were left out)."""
-    return JSONBytesResponse(dumps(await state.events.logs(task_id)))
+    return model_response(await state.events.logs(task_id))

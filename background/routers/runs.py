@@ -11,7 +11,7 @@ from starlette.responses import Response
 from background.schemas.runs import BulkResult, BulkRetryRequest, BulkRevokeRequest, RunHistory, Stats
 from models.run_state import RunState
 from routers.dependencies import PATH_ID_MAX_LENGTH, ClientAddress, Operator, State, Viewer
-from schemas.responses import ErrorBody, JSONBytesResponse, dumps
+from schemas.responses import ErrorBody, model_response
 from services.runs.bulk import BulkQuery
 from services.runs.history import MAX_LIMIT, HistoryQuery
 
@@ -39,13 +39,13 @@ async def run_history(
     """Runs from the registry, newest first, with keyset pagination."""
     query = HistoryQuery(task=task, statuses=tuple(status or ()), submitted_from=submitted_from,
                          submitted_to=submitted_to, cursor=cursor, limit=limit, parent=parent)
-    return JSONBytesResponse(dumps(await state.history.page(query)))
+    return model_response(await state.history.page(query))
 
 
 @router.get("/stats", response_model=Stats, responses=ERRORS)
 async def task_stats(state: State, _: Viewer) -> Response:
     """Workers (online, active, processed), queue lengths and run counts by state over 24 hours."""
-    return JSONBytesResponse(dumps(await state.stats.stats()))
+    return model_response(await state.stats.stats())
 
 
 def _bulk_query(body: BulkRetryRequest, terminate: bool = False) -> BulkQuery:
@@ -57,11 +57,11 @@ def _bulk_query(body: BulkRetryRequest, terminate: bool = False) -> BulkQuery:
 @router.post("/runs/retry", response_model=BulkResult, responses=BULK_ERRORS)
 async def bulk_retry(state: State, principal: Operator, client: ClientAddress, body: BulkRetryRequest) -> Response:
     """Retry the finished runs matching the history filters (at most BULK_MAX_RUNS); dry_run lists them."""
-    return JSONBytesResponse(dumps(await state.bulk.apply("retry", _bulk_query(body), principal, client)))
+    return model_response(await state.bulk.apply("retry", _bulk_query(body), principal, client), exclude_unset=True)
 
 
 @router.post("/runs/revoke", response_model=BulkResult, responses=BULK_ERRORS)
 async def bulk_revoke(state: State, principal: Operator, client: ClientAddress, body: BulkRevokeRequest) -> Response:
     """Revoke the queued (with terminate: also running) runs matching the filters; dry_run lists them."""
-    return JSONBytesResponse(dumps(await state.bulk.apply("revoke", _bulk_query(body, body.terminate), principal,
-                                                        client)))
+    return model_response(await state.bulk.apply("revoke", _bulk_query(body, body.terminate), principal, client),
+                          exclude_unset=True)

@@ -17,8 +17,8 @@ def run(args: argparse.Namespace) -> int:
     processor = BaseProcessor(discovered_tasks)
     for entry in processor.entries.values():
         catalog = entry.as_catalog()
-        schedule = f"  schedule: {catalog['schedule']}" if catalog["schedule"] else ""
-        print(f"{entry.name:32} POST {entry.endpoint:36} queue={catalog['queue']}{schedule}")
+        schedule = f"  schedule: {catalog.schedule}" if catalog.schedule else ""
+        print(f"{entry.name:32} POST {entry.endpoint:36} queue={catalog.queue}{schedule}")
         if entry.task.description:
             print(f"{'':32} {entry.task.description}")
     print(f"{len(processor.entries)} tasks")

@@ -117,6 +117,20 @@ async def test_bulk_retry_acts_on_the_cap_and_links_each_new_run_to_its_parent(
     assert len(audit) == 1 and audit[0]["actor"] == "tester"
 
 
+async def test_each_bulk_answer_carries_only_the_keys_of_its_case(ctx: dict[str, Any], db: asyncpg.Connection) -> None:
+    await _arrange(db, ctx["task"], {"FAILURE": 1})
+    common = {"success", "action", "dry_run", "matched", "selected", "cap", "statuses"}
+    dry = await ctx["http"].post("/tasks/runs/retry", json={"dry_run": True, "task": ctx["task"]})
+    assert dry.status_code == 200, dry.text
+    assert set(dry.json()) == common | {"runs"}
+    real = await ctx["http"].post("/tasks/runs/retry", json={"task": ctx["task"], "status": ["FAILURE"]})
+    assert real.status_code == 200, real.text
+    assert set(real.json()) == common | {"results", "acted", "skipped", "remaining"}
+    # A done retry names its new run and no message; the keys of the other cases are absent, not null.
+    assert set(real.json()["results"][0]) == {"task_id", "task_name", "previous_status", "outcome", "new_task_id",
+                                              "code"}
+
+
 async def test_bulk_revoke_stops_queued_runs_up_to_the_cap(ctx: dict[str, Any], db: asyncpg.Connection) -> None:
     made = await _arrange(db, ctx["task"], {"PENDING": 4, "SUCCESS": 1})
     http = ctx["http"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from background.schemas.etl import EtlBatchPage, EtlBatchView, EtlRejectPage, EtlRejectView
 from config.repository_factory import RepositoryFactory
 from repositories.etl_batches import EtlBatchReadRepository
 from schemas.errors import EtlBatchNotFoundError, InvalidParametersError
@@ -36,7 +37,7 @@ class EtlBatchService:
     def __init__(self, repositories: RepositoryFactory) -> None:
         self._repositories = repositories
 
-    async def batches(self, *, cursor: str | None, limit: int) -> dict[str, Any]:
+    async def batches(self, *, cursor: str | None, limit: int) -> EtlBatchPage:
         after = None
         if cursor:
             loaded_at, name = _decode(cursor, 2)
@@ -49,9 +50,9 @@ class EtlBatchService:
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = _encode([rows[-1]["loaded_at"].isoformat(), rows[-1]["name"]]) if more else None
-        return {"success": True, "batches": [self._batch(row) for row in rows], "next_cursor": next_cursor}
+        return EtlBatchPage(success=True, batches=[self._batch(row) for row in rows], next_cursor=next_cursor)
 
-    async def rejects(self, batch: str, *, file: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
+    async def rejects(self, batch: str, *, file: str | None, cursor: str | None, limit: int) -> EtlRejectPage:
         after = None
         if cursor:
             file_after, line, reject_id = _decode(cursor, 3)
@@ -70,13 +71,13 @@ class EtlBatchService:
         rows = rows[:limit]
         last = rows[-1] if rows else None
         next_cursor = _encode([last["file"], last["line_number"], last["id"]]) if more and last else None
-        return {"success": True, "batch": self._batch({**found, "rejected": sum(by_file.values())}),
-                "rejected_by_file": by_file,
-                "rejects": [{"file": r["file"], "line_number": r["line_number"], "line": r["raw"],
-                             "reason": r["reason"]} for r in rows],
-                "next_cursor": next_cursor}
+        return EtlRejectPage(success=True, batch=self._batch({**found, "rejected": sum(by_file.values())}),
+                             rejected_by_file=by_file,
+                             rejects=[EtlRejectView(file=r["file"], line_number=r["line_number"], line=r["raw"],
+                                                    reason=r["reason"]) for r in rows],
+                             next_cursor=next_cursor)
 
     @staticmethod
-    def _batch(row: dict[str, Any]) -> dict[str, Any]:
-        return {"name": row["name"], "status": row["status"], "loaded_at": row["loaded_at"].isoformat(),
-                "counts": row["counts"], "error": row["error"], "rejected": int(row.get("rejected") or 0)}
+    def _batch(row: dict[str, Any]) -> EtlBatchView:
+        return EtlBatchView(name=row["name"], status=row["status"], loaded_at=row["loaded_at"].isoformat(),
+                            counts=row["counts"], error=row["error"], rejected=int(row.get("rejected") or 0))

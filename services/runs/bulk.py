@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from background.schemas.runs import BulkItem, BulkResult, BulkRun
 from config.repository_factory import RepositoryFactory
 from models.run_state import ENDED_STATES, RunState
 from repositories.task_runs import TaskRunRepository
@@ -55,7 +56,11 @@ def _invalid(field: str, message: str) -> InvalidParametersError:
 
 
 class BulkRunService:
-    """Selects runs like the history does, then retries or revokes each through RunControlService."""
+    """Selects runs like the history does, then retries or revokes each through RunControlService.
+
+    Its answer lists only the fields set for the case (a dry run has `runs`, a real one `results`),
+    so the router renders it with `exclude_unset`.
+    """
 
     def __init__(self, repositories: RepositoryFactory, history: RunHistoryService, control: RunControlService,
                  audit: AuditService, cap: int) -> None:
@@ -66,14 +71,14 @@ class BulkRunService:
         self._cap = cap
 
     async def apply(self, action: BulkAction, query: BulkQuery, principal: Principal,
-                    client: str | None) -> dict[str, Any]:
+                    client: str | None) -> BulkResult:
         """The dry run's list, or the outcome of acting on at most the cap of the matching runs."""
         if not (query.task or query.statuses or query.submitted_from or query.submitted_to):
             raise _invalid("task", "a bulk action needs at least one filter (task, status, submitted_from, "
                                    "submitted_to)")
         limit = min(query.limit or self._cap, self._cap)
         eligible = ELIGIBLE["revoke+terminate" if action == "revoke" and query.terminate else action]
-        statuses = [s.value for s in query.statuses if s.value in eligible] if query.statuses else sorted(eligible)
+        statuses: list[str] = [s.value for s in query.statuses if s.value in eligible] if query.statuses else sorted(eligible)
         if not statuses:
             raise _invalid("status", f"runs in {', '.join(s.value for s in query.statuses)} cannot be "
                                      f"{'retried' if action == 'retry' else 'revoked'}; eligible: "
@@ -85,42 +90,40 @@ class BulkRunService:
             matched = await repo.count(task_name=task_name, statuses=statuses, submitted_from=start, submitted_to=end)
             rows = await repo.page(task_name=task_name, statuses=statuses, submitted_from=start, submitted_to=end,
                                    after=None, limit=limit)
-        answer: dict[str, Any] = {"success": True, "action": action, "dry_run": query.dry_run, "matched": matched,
-                                  "selected": len(rows), "cap": self._cap, "statuses": statuses}
         if query.dry_run:
-            answer["runs"] = [{"task_id": r["task_id"], "task_name": r["task_name"], "status": r["status"],
-                               "submitted_at": r["submitted_at"].isoformat()} for r in rows]
-            return answer
+            runs = [BulkRun(task_id=r["task_id"], task_name=r["task_name"], status=r["status"],
+                            submitted_at=r["submitted_at"].isoformat()) for r in rows]
+            return BulkResult(success=True, action=action, dry_run=query.dry_run, matched=matched,
+                              selected=len(rows), cap=self._cap, statuses=statuses, runs=runs)
         gate = asyncio.Semaphore(CONCURRENCY)
 
-        async def one(row: dict[str, Any]) -> dict[str, Any]:
+        async def one(row: dict[str, Any]) -> BulkItem:
             async with gate:
                 return await self._one(action, row, principal, client, query.terminate)
 
         results = await asyncio.gather(*(one(row) for row in rows))
-        done = [r for r in results if r["outcome"] == "done"]
-        answer.update(results=results, acted=len(done), skipped=len(results) - len(done),
-                      remaining=max(matched - len(rows), 0))
+        done = [r for r in results if r.outcome == "done"]
         await self._audit.record(
             AuditAction.BULK_RETRY if action == "retry" else AuditAction.BULK_REVOKE, principal.subject,
             task_name=task_name, params=query.filters(), client=client,
-            detail={"matched": matched, "acted": [r["task_id"] for r in done],
-                    "skipped": [{"task_id": r["task_id"], "code": r["code"]} for r in results if r["outcome"] != "done"]})
+            detail={"matched": matched, "acted": [r.task_id for r in done],
+                    "skipped": [{"task_id": r.task_id, "code": r.code} for r in results if r.outcome != "done"]})
         log.info("bulk %s by %s: %d of %d matching runs", action, principal.subject, len(done), matched)
-        return answer
+        return BulkResult(success=True, action=action, dry_run=query.dry_run, matched=matched, selected=len(rows),
+                          cap=self._cap, statuses=statuses, results=results, acted=len(done),
+                          skipped=len(results) - len(done), remaining=max(matched - len(rows), 0))
 
     async def _one(self, action: BulkAction, row: dict[str, Any], principal: Principal, client: str | None,
-                   terminate: bool) -> dict[str, Any]:
-        task_id = row["task_id"]
-        item: dict[str, Any] = {"task_id": task_id, "task_name": row["task_name"], "previous_status": row["status"]}
+                   terminate: bool) -> BulkItem:
+        task_id, task_name, previous = row["task_id"], row["task_name"], row["status"]
         try:
             if action == "retry":
                 accepted = await self._control.retry(task_id, principal, client)
-                item.update(outcome="done", new_task_id=accepted["task_id"], code=None)
-            else:
-                await self._control.revoke(task_id, principal, terminate=terminate, client=client)
-                item.update(outcome="done", code=None)
+                return BulkItem(task_id=task_id, task_name=task_name, previous_status=previous, outcome="done",
+                                new_task_id=accepted.task_id, code=None)
+            await self._control.revoke(task_id, principal, terminate=terminate, client=client)
+            return BulkItem(task_id=task_id, task_name=task_name, previous_status=previous, outcome="done", code=None)
         except AppError as exc:
             # The run changed since it was selected (finished, already retried...) or cannot be acted on.
-            item.update(outcome="skipped", code=exc.code, message=exc.message)
-        return item
+            return BulkItem(task_id=task_id, task_name=task_name, previous_status=previous, outcome="skipped",
+                            code=exc.code, message=exc.message)

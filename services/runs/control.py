@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import ValidationError
 
 from background.processors.base import BaseProcessor
 from background.processors.revocations import RevocationStore
 from background.processors.task_counters import TaskCounters
+from background.schemas.runs import RetryAccepted, RevokeAccepted
 from config.repository_factory import RepositoryFactory
 from models.run_state import ENDED_STATES as FINISHED
 from models.run_state import RUNNING_STATES as RUNNING
@@ -49,7 +49,7 @@ class RunControlService:
         self._events = events
 
     async def revoke(self, task_id: str, principal: Principal, *, terminate: bool,
-                     client: str | None = None) -> dict[str, Any]:
+                     client: str | None = None) -> RevokeAccepted:
         """Stop a queued run for good, or a running one when `terminate` is set."""
         view = await self._runs.status(task_id)  # RunNotFoundError for unknown ids
         status = view["status"]
@@ -78,11 +78,11 @@ class RunControlService:
         await self._counters.incr("revoked", view["task_name"] or "unknown")
         log.info("run revoked by %s (terminate=%s)", principal.subject, terminate,
                  extra={"task_id": task_id, "task_name": view["task_name"]})
-        return {"success": True, "task_id": task_id, "task_name": view["task_name"], "status": RunState.REVOKED.value,
-                "previous_status": status, "terminate": terminate, "broadcast": broadcast,
-                "message": f"Run {task_id} revoked.", "status_url": f"/tasks/status/{task_id}"}
+        return RevokeAccepted(success=True, task_id=task_id, task_name=view["task_name"], status=RunState.REVOKED.value,
+                              previous_status=status, terminate=terminate, broadcast=broadcast,
+                              message=f"Run {task_id} revoked.", status_url=f"/tasks/status/{task_id}")
 
-    async def retry(self, task_id: str, principal: Principal, client: str | None = None) -> dict[str, Any]:
+    async def retry(self, task_id: str, principal: Principal, client: str | None = None) -> RetryAccepted:
         """Run a finished run again with its parameters: a new id whose parent is the old one."""
         view = await self._runs.status(task_id)
         status = view["status"]
@@ -106,6 +106,6 @@ class RunControlService:
                                         client=client)
         log.info("run retried by %s as %s", principal.subject, new_id,
                  extra={"task_id": task_id, "task_name": entry.name})
-        return {"success": True, "task_id": new_id, "task_name": entry.name, "parent_id": task_id,
-                "message": f"Task {entry.name} accepted (retry of {task_id}).",
-                "status_url": f"/tasks/status/{new_id}"}
+        return RetryAccepted(success=True, task_id=new_id, task_name=entry.name, parent_id=task_id,
+                             message=f"Task {entry.name} accepted (retry of {task_id}).",
+                             status_url=f"/tasks/status/{new_id}")

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
 from background.processors.run_events import APPEND_SCRIPT, APPEND_SHA, append_args, now_iso
+from background.schemas.tasks import LogLine, RunLogs
 from config.redis_keys import RESULT_META_PREFIX, events_key, logs_key, logs_meta_key
 from schemas.errors import InvalidParametersError
 from services.runs.event_hub import Item, RunEventHub, Subscription, unavailable
@@ -188,7 +189,7 @@ class RunEventService:
     def _snapshot(view: dict[str, Any]) -> RunEvent:
         return RunEvent(None, "status", orjson.dumps(view, default=str).decode(), True)
 
-    async def logs(self, task_id: str) -> dict[str, Any]:
+    async def logs(self, task_id: str) -> RunLogs:
         """The run's captured log lines and whether some were left out."""
         await self._runs.status(task_id)
         try:
@@ -198,8 +199,8 @@ class RunEventService:
                 raw, truncated = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise unavailable(exc, "the run's log cannot be read") from exc
-        lines = [orjson.loads(line) for line in raw]
-        return {"success": True, "task_id": task_id, "lines": lines, "truncated": bool(int(truncated or 0))}
+        lines = [LogLine.model_validate_json(line) for line in raw]
+        return RunLogs(success=True, task_id=task_id, lines=lines, truncated=bool(int(truncated or 0)))
 
     async def publish_revoked(self, task_id: str, task_name: str | None, error: str) -> None:
         """The API ends a revoked run's stream itself: a terminated worker process never reaches task_postrun."""

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from background.processors.base import BaseProcessor
+from background.schemas.runs import RunHistory, RunRow
 from config.repository_factory import RepositoryFactory
 from models.run_state import RunState
 from repositories.task_runs import ERROR_MAX_CHARS, TaskRunRepository
@@ -77,27 +78,27 @@ def _short_error(error: str | None) -> str | None:
     return error[:ERROR_MAX_CHARS] + "…"
 
 
-def render_run(row: dict[str, Any]) -> dict[str, Any]:
+def render_run(row: dict[str, Any]) -> RunRow:
     """One history row: what ran, how it went and who or what launched it (large values cut)."""
     started, finished = row["started_at"], row["finished_at"]
     runtime = (finished - started).total_seconds() if started and finished else None
-    return {
-        "task_id": row["task_id"],
-        "task_name": row["task_name"],
-        "status": row["status"],
-        "origin": row["origin"],
-        "submitted_by": row["submitted_by"],
-        "parent_id": row["parent_id"],
-        "params": row["params"],
-        "params_truncated": bool(row.get("params_truncated")),
-        "submitted_at": _iso(row["submitted_at"]),
-        "started_at": _iso(started),
-        "finished_at": _iso(finished),
-        "runtime_s": round(runtime, 6) if runtime is not None else None,
-        "worker": row["worker"],
-        "retries": int(row["retries"] or 0),
-        "error": _short_error(row["error"]),
-    }
+    return RunRow(
+        task_id=row["task_id"],
+        task_name=row["task_name"],
+        status=row["status"],
+        origin=row["origin"],
+        submitted_by=row["submitted_by"],
+        parent_id=row["parent_id"],
+        params=row["params"],
+        params_truncated=bool(row.get("params_truncated")),
+        submitted_at=row["submitted_at"].isoformat(),
+        started_at=_iso(started),
+        finished_at=_iso(finished),
+        runtime_s=round(runtime, 6) if runtime is not None else None,
+        worker=row["worker"],
+        retries=int(row["retries"] or 0),
+        error=_short_error(row["error"]),
+    )
 
 
 class RunHistoryService:
@@ -124,7 +125,7 @@ class RunHistoryService:
             return task
         raise _invalid("task", f"no task named {task[:200]!r}; GET /tasks/available lists them")
 
-    async def page(self, query: HistoryQuery) -> dict[str, Any]:
+    async def page(self, query: HistoryQuery) -> RunHistory:
         """One page of the history and the cursor of the next one (None at the end)."""
         if not 1 <= query.limit <= MAX_LIMIT:
             raise _invalid("limit", f"must be between 1 and {MAX_LIMIT}")
@@ -142,5 +143,5 @@ class RunHistoryService:
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         next_cursor = encode_cursor(rows[-1]["submitted_at"], rows[-1]["task_id"]) if more else None
-        return {"success": True, "runs": [render_run(row) for row in rows], "count": len(rows),
-                "limit": query.limit, "next_cursor": next_cursor}
+        return RunHistory(success=True, runs=[render_run(row) for row in rows], count=len(rows),
+                          limit=query.limit, next_cursor=next_cursor)

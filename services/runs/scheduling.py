@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from background.processors.base import BaseProcessor
 from background.processors.schedule_errors import parse as parse_send_error
 from background.processors.schedule_resolution import ResolvedSchedule, resolve_all
+from background.schemas.schedules import BeatLeader, ScheduleRun, ScheduleView
 from config.redis_keys import (
     BEAT_KEY_PREFIX,
     BEAT_LOCK_KEY,
@@ -55,11 +56,11 @@ class ScheduleService:
         return cls(schedules, processor, client, repositories, timezone=settings.schedules.timezone,
                    beat_enabled=settings.schedules.enabled)
 
-    async def list_all(self) -> list[dict[str, Any]]:
+    async def list_all(self) -> list[ScheduleView]:
         """All schedules, by task name."""
         return await self._views(list(self._schedules))
 
-    async def leader(self) -> dict[str, Any] | None:
+    async def leader(self) -> BeatLeader | None:
         """Which Beat holds RedBeat's leader lock and since when; None when no Beat holds it.
 
         The holder is what that Beat recorded on acquiring the lock; it is trusted only while the
@@ -75,14 +76,15 @@ class ScheduleService:
         token = token.decode() if isinstance(token, bytes) else str(token)
         record = json.loads(raw) if raw else {}
         known = record.get("token") == token
-        return {"holder": record.get("holder") if known else None, "since": record.get("since") if known else None,
-                "lock_key": BEAT_LOCK_KEY, "lock_expires_in_s": round(ttl_ms / 1000, 3) if ttl_ms and ttl_ms > 0 else None}
+        return BeatLeader(holder=record.get("holder") if known else None, since=record.get("since") if known else None,
+                          lock_key=BEAT_LOCK_KEY,
+                          lock_expires_in_s=round(ttl_ms / 1000, 3) if ttl_ms and ttl_ms > 0 else None)
 
-    async def get(self, name: str) -> dict[str, Any]:
+    async def get(self, name: str) -> ScheduleView:
         """One schedule by task name, short or kebab name; ScheduleNotFoundError if none."""
         return (await self._views([self._resolve(name)]))[0]
 
-    async def pause(self, name: str, principal: Principal, client: str | None = None) -> dict[str, Any]:
+    async def pause(self, name: str, principal: Principal, client: str | None = None) -> ScheduleView:
         """Beat skips the schedule's ticks until it is resumed (idempotent)."""
         task_name = self._resolve(name)
         flag = json.dumps({"by": principal.subject, "at": datetime.now(UTC).isoformat()})
@@ -91,7 +93,7 @@ class ScheduleService:
                                  detail={"changed": bool(changed)})
         return (await self._views([task_name]))[0]
 
-    async def resume(self, name: str, principal: Principal, client: str | None = None) -> dict[str, Any]:
+    async def resume(self, name: str, principal: Principal, client: str | None = None) -> ScheduleView:
         """Beat sends the schedule again from its next tick on (idempotent; missed ticks are not caught up)."""
         task_name = self._resolve(name)
         changed = await self._redis(self._client.hdel(SCHEDULES_PAUSED_KEY, task_name))
@@ -112,7 +114,7 @@ class ScheduleService:
                 description="GET /tasks/schedules lists the scheduled tasks; a schedule is named after its task.")
         return task_name
 
-    async def _views(self, names: list[str]) -> list[dict[str, Any]]:
+    async def _views(self, names: list[str]) -> list[ScheduleView]:
         if not names:
             await self._redis(self._client.ping())  # an empty list still says when Redis is down
             return []
@@ -129,7 +131,7 @@ class ScheduleService:
                 for i, name in enumerate(names)]
 
     def _view(self, resolved: ResolvedSchedule, paused_raw: Any, meta_raw: Any,
-              last_run: dict[str, Any] | None, send_error_raw: Any, now: datetime) -> dict[str, Any]:
+              last_run: dict[str, Any] | None, send_error_raw: Any, now: datetime) -> ScheduleView:
         task = resolved.task
         pause = json.loads(paused_raw) if paused_raw else None
         meta = json.loads(meta_raw, cls=RedBeatJSONDecoder) if meta_raw else {}
@@ -137,30 +139,30 @@ class ScheduleService:
         next_runs = resolved.next_runs(meta.get("last_run_at"), now, self._timezone) if enabled else []
         next_run = next_runs[0] if next_runs else None
         send_error = parse_send_error(send_error_raw)
-        return {
-            "name": task.name,
-            "cron": resolved.expression,
-            "declared_cron": resolved.declared,
-            "source": resolved.source,
-            "timezone": self._timezone,
-            "kwargs": resolved.kwargs,
-            "queue": getattr(task, "declared_queue", None) or task.app.conf.task_default_queue,
-            "single_run": bool(task.single_run),
-            "enabled": enabled,
-            "paused": pause is not None,
-            "paused_by": pause["by"] if pause else None,
-            "paused_at": pause["at"] if pause else None,
-            "last_run_at": _iso(last_run["submitted_at"]) if last_run else None,
-            "next_run_at": _iso(next_run),
-            "next_runs": [_iso(at) for at in next_runs],
-            "catch_up": resolved.catch_up,
-            "last_run": {
-                "task_id": last_run["task_id"], "status": last_run["status"],
-                "submitted_at": _iso(last_run["submitted_at"]), "started_at": _iso(last_run["started_at"]),
-                "finished_at": _iso(last_run["finished_at"]),
-            } if last_run else None,
-            "last_send_error": send_error.as_view() if send_error else None,
-        }
+        return ScheduleView(
+            name=task.name,
+            cron=resolved.expression,
+            declared_cron=resolved.declared,
+            source=resolved.source,
+            timezone=self._timezone,
+            kwargs=resolved.kwargs,
+            queue=getattr(task, "declared_queue", None) or task.app.conf.task_default_queue,
+            single_run=bool(task.single_run),
+            enabled=enabled,
+            paused=pause is not None,
+            paused_by=pause["by"] if pause else None,
+            paused_at=pause["at"] if pause else None,
+            last_run_at=_iso(last_run["submitted_at"]) if last_run else None,
+            next_run_at=_iso(next_run),
+            next_runs=[at.isoformat() for at in next_runs],
+            catch_up=resolved.catch_up,
+            last_run=ScheduleRun(
+                task_id=last_run["task_id"], status=last_run["status"],
+                submitted_at=_iso(last_run["submitted_at"]), started_at=_iso(last_run["started_at"]),
+                finished_at=_iso(last_run["finished_at"]),
+            ) if last_run else None,
+            last_send_error=send_error.as_view() if send_error else None,
+        )
 
     @staticmethod
     async def _redis(awaitable: Any) -> Any:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from background.schemas.runs import Stats, WorkerStats
 from config.repository_factory import RepositoryFactory
 from repositories.task_runs import TaskRunRepository
 from services.runs.workers import WorkerControl
@@ -47,23 +47,23 @@ class StatsService:
         async with self._repositories.autocommit() as uow:
             return await uow.repo(TaskRunRepository).counts_by_status(datetime.now(UTC) - WINDOW)
 
-    async def stats(self) -> dict[str, Any]:
+    async def stats(self) -> Stats:
         """The stats document."""
         snapshot, queues, counts = await asyncio.gather(self._workers.snapshot(), self._queues.read(),
                                                         self._counts())
-        return {
-            "success": True,
-            "generated_at": datetime.now(UTC).isoformat(),
-            "workers": {
-                "online": snapshot.online,
-                "active": sum(w["active"] for w in snapshot.workers),
-                "processed": sum(w["processed"] for w in snapshot.workers),
-                "details": snapshot.workers,
-                "error": snapshot.error,
-            },
-            "queues": queues,
-            "runs_last_24h": counts,
-        }
+        return Stats(
+            success=True,
+            generated_at=datetime.now(UTC).isoformat(),
+            workers=WorkerStats(
+                online=snapshot.online,
+                active=sum(w.active for w in snapshot.workers),
+                processed=sum(w.processed for w in snapshot.workers),
+                details=snapshot.workers,
+                error=snapshot.error,
+            ),
+            queues=queues,
+            runs_last_24h=counts,
+        )
 
 
 def known_queues(default_queue: str, declared: list[str]) -> list[str]:

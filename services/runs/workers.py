@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 from celery import Celery
 
+from background.schemas.runs import WorkerInfo
+
 log = logging.getLogger("toolbox.workers")
 T = TypeVar("T")
 SLACK_S = 1.0  # beyond Celery's own reply timeout, for publishing the request
@@ -28,7 +30,7 @@ REVOKE_DEADLINE_S = 3.0
 class WorkerSnapshot:
     """What the workers answered to one round of `inspect stats` + `inspect active`."""
 
-    workers: list[dict[str, Any]] = field(default_factory=list)
+    workers: list[WorkerInfo] = field(default_factory=list)
     error: str | None = None
     taken_at: float = 0.0
 
@@ -37,20 +39,20 @@ class WorkerSnapshot:
         return len(self.workers)
 
 
-def _summarise(stats: dict[str, Any], active: dict[str, Any]) -> list[dict[str, Any]]:
+def _summarise(stats: dict[str, Any], active: dict[str, Any]) -> list[WorkerInfo]:
     names = sorted(set(stats) | set(active))
-    out: list[dict[str, Any]] = []
+    out: list[WorkerInfo] = []
     for name in names:
         info = stats.get(name) or {}
         totals = info.get("total") or {}
         pool = info.get("pool") or {}
-        out.append({
-            "name": name,
-            "active": len(active.get(name) or []),
-            "processed": int(sum(int(v) for v in totals.values())) if isinstance(totals, dict) else 0,
-            "concurrency": pool.get("max-concurrency") if isinstance(pool, dict) else None,
-            "uptime_s": info.get("uptime"),
-        })
+        out.append(WorkerInfo(
+            name=name,
+            active=len(active.get(name) or []),
+            processed=int(sum(int(v) for v in totals.values())) if isinstance(totals, dict) else 0,
+            concurrency=pool.get("max-concurrency") if isinstance(pool, dict) else None,
+            uptime_s=info.get("uptime"),
+        ))
     return out
 
 
