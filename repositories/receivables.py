@@ -112,7 +112,8 @@ class ReceivablesRepository(RebuildRepository):
             params[f"label_{i}"] = bucket.label
             sums.append(f"coalesce(sum(g.cents) filter (where g.bucket = :label_{i}), 0) * 0.01 as b{i}")
         # the groups (~100k from ~1M rows) are hashed: more than the rebuild's 4 MB (see `tune`). Their
-        # sums in cents (bigint: exact for cents, and cheaper to add up than numeric), back to PEN at the end.
+        # sums in cents (bigint: exact for cents, and cheaper to add up than numeric, here and again in
+        # the pivot), back to PEN at the end. A bigint holds 92 quadrillion PEN in cents per group.
         await self.session.execute(text("set local work_mem = '64MB'"))
         await self.session.execute(text("drop table if exists receivables_groups"))
         # by_debtor: a group of the (debtor_id, bucket) set, party_id its debtor; else its client
@@ -120,7 +121,7 @@ class ReceivablesRepository(RebuildRepository):
             "create temp table receivables_groups on commit drop as "
             "select grouping(r.client_id) = 1 as by_debtor, "
             "case when grouping(r.client_id) = 1 then r.debtor_id else r.client_id end as party_id, r.bucket, "
-            "count(*) as n, sum(cast(r.outstanding_pen * 100 as bigint)) as cents "
+            "count(*) as n, cast(sum(cast(r.outstanding_pen * 100 as bigint)) as bigint) as cents "
             f"from {builds['receivables']} r group by grouping sets ((r.debtor_id, r.bucket), (r.client_id, r.bucket))"))
         counts: dict[str, int] = {}
         for table, key, parties, by_debtor in (("receivables_by_debtor", "debtor_id", "debtors", True),
