@@ -19,7 +19,8 @@ class Operation(Base):
 
     __tablename__ = "operations"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # ids drawn 1000 at a time: a load draws one per row (migration 0006)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(cache=1000), primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
     client_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("clients.id"))
     debtor_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("debtors.id"))
@@ -54,7 +55,8 @@ class Payment(Base):
 
     __tablename__ = "payments"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # ids drawn 1000 at a time: a load draws one per row (migration 0006)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(cache=1000), primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
     operation_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("operations.id"))
     paid_on: Mapped[date] = mapped_column(Date)

@@ -99,37 +99,42 @@ class ReceivablesRepository(RebuildRepository):
         per client, sums of the detail rows' PEN balances, in total and per bucket; returns the
         snapshot's totals (operations and PEN balance per bucket, summary row counts).
 
-        Sums per (debtor, bucket) and per (client, bucket) come from one grouped pass each over the
-        detail, through CREATE TABLE AS so PostgreSQL can run them with parallel workers (grouping
-        sets never run in parallel, and no INSERT ... SELECT does); the summaries pivot those few
-        groups per party and join the names to the summary rows, the totals sum the debtor groups.
+        Sums per (debtor, bucket) and per (client, bucket) come from one pass over the detail (grouping
+        sets, both hashed at once: the detail is read and each row's cents computed once, where a pass
+        per summary, neither of which ran in parallel, did both twice: this step takes ~30% less time
+        at 1M operations); the summaries pivot those few groups per party, then join the names to the
+        summary rows; the totals sum the debtor groups.
         """
         params: dict[str, Any] = {"as_of": as_of}
         columns = ", ".join(b.column for b in buckets)
         sums = []
         for i, bucket in enumerate(buckets):
             params[f"label_{i}"] = bucket.label
-            sums.append(f"coalesce(sum(g.cents) filter (where g.bucket = :label_{i}), 0) * 0.01")
+            sums.append(f"coalesce(sum(g.cents) filter (where g.bucket = :label_{i}), 0) * 0.01 as b{i}")
         # the groups (~100k from ~1M rows) are hashed: more than the rebuild's 4 MB (see `tune`). Their
-        # sums in cents (bigint: exact for cents, and cheaper to add up than numeric), back to PEN at the end.
+        # sums in cents (bigint: exact for cents, and cheaper to add up than numeric, here and again in
+        # the pivot), back to PEN at the end. A bigint holds 92 quadrillion PEN in cents per group.
         await self.session.execute(text("set local work_mem = '64MB'"))
+        await self.session.execute(text("drop table if exists receivables_groups"))
+        # by_debtor: a group of the (debtor_id, bucket) set, party_id its debtor; else its client
+        await self.session.execute(text(
+            "create temp table receivables_groups on commit drop as "
+            "select grouping(r.client_id) = 1 as by_debtor, "
+            "case when grouping(r.client_id) = 1 then r.debtor_id else r.client_id end as party_id, r.bucket, "
+            "count(*) as n, cast(sum(cast(r.outstanding_pen * 100 as bigint)) as bigint) as cents "
+            f"from {builds['receivables']} r group by grouping sets ((r.debtor_id, r.bucket), (r.client_id, r.bucket))"))
         counts: dict[str, int] = {}
-        for table, key, parties in (("receivables_by_debtor", "debtor_id", "debtors"),
-                                    ("receivables_by_client", "client_id", "clients")):
-            groups = f"{table}_groups"
-            await self.session.execute(text(f"drop table if exists {groups}"))
-            await self.session.execute(text(
-                f"create temp table {groups} on commit drop as "
-                f"select r.{key}, r.bucket, count(*) as n, sum(cast(r.outstanding_pen * 100 as bigint)) as cents "
-                f"from {builds['receivables']} r group by r.{key}, r.bucket"))
+        for table, key, parties, by_debtor in (("receivables_by_debtor", "debtor_id", "debtors", True),
+                                               ("receivables_by_client", "client_id", "clients", False)):
             result = await self.session.execute(text(f"""
                 insert into {builds[table]} ({key}, as_of, name, operations, outstanding_pen, {columns})
-                select g.{key}, :as_of, x.name, sum(g.n), sum(g.cents) * 0.01, {", ".join(sums)}
-                from {groups} g join {parties} x on x.id = g.{key}
-                group by g.{key}, x.name"""), params)
+                select p.party_id, :as_of, x.name, p.n, p.total, {", ".join(f"p.b{i}" for i in range(len(buckets)))}
+                from (select g.party_id, sum(g.n) as n, sum(g.cents) * 0.01 as total, {", ".join(sums)}
+                      from receivables_groups g where g.by_debtor = :by_debtor group by g.party_id) as p
+                join {parties} x on x.id = p.party_id"""), {**params, "by_debtor": by_debtor})
             counts[key] = int(result.rowcount or 0)  # type: ignore[attr-defined]
         rows = (await self.session.execute(text(
-            "select bucket, sum(n)::bigint as n, sum(cents) * 0.01 as total from receivables_by_debtor_groups "
+            "select bucket, sum(n)::bigint as n, sum(cents) * 0.01 as total from receivables_groups where by_debtor "
             "group by bucket order by bucket"))).mappings().all()
         return {"buckets": {r["bucket"]: {"operations": r["n"], "outstanding_pen": r["total"]} for r in rows},
                 "debtors": counts["debtor_id"], "clients": counts["client_id"]}

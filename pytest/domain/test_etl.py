@@ -265,3 +265,16 @@ async def test_a_first_load_and_a_rebuild_wait_for_each_other_instead_of_deadloc
         assert await rebuild.session.scalar(text("select count(*) from clients")) == 0
     result = await etl
     assert result["totals"] == {"loaded": 7, "updated": 0, "rejected": 13}
+
+
+async def test_the_loaded_tables_draw_their_ids_1000_at_a_time(db: asyncpg.Connection) -> None:
+    """A load draws one id per row: operations and payments hand them out from a cache of 1000
+    (migration 0006), not one sequence update each, and the models say the same."""
+    from models.operations import Operation, Payment
+
+    for table, model in (("operations", Operation), ("payments", Payment)):
+        cache = await db.fetchval("select seqcache from pg_sequence where seqrelid = "
+                                  "cast(pg_get_serial_sequence($1, 'id') as regclass)", table)
+        assert cache == 1000, table
+        identity = model.__table__.c.id.identity
+        assert identity is not None and identity.cache == 1000, table
