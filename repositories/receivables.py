@@ -101,9 +101,8 @@ class ReceivablesRepository(RebuildRepository):
 
         Sums per (debtor, bucket) and per (client, bucket) come from one pass over the detail (grouping
         sets, both hashed at once: the detail is read and each row's cents computed once, where a pass
-        per summary, neither of which ran in parallel, did both twice: this step takes ~30% less time
-        at 1M operations); the summaries pivot those few groups per party, then join the names to the
-        summary rows; the totals sum the debtor groups.
+        per summary, neither of which ran in parallel, did both twice); the summaries pivot those few
+        groups per party, then join the names to the summary rows; the totals sum the debtor groups.
         """
         params: dict[str, Any] = {"as_of": as_of}
         columns = ", ".join(b.column for b in buckets)

@@ -1,11 +1,9 @@
 """ids of operations and payments drawn 1000 at a time (identity CACHE 1000)
 
 A load draws one id per row; with the default cache of 1 each draw locks and updates the sequence's
-page (and logs it every 32 draws). Drawn 1000 at a time, a backend hands out ids from memory:
-a first ETL load of 1M operations (2M rows) takes ~6% less time and ~4% less server CPU (A/B on one
-server, same rows). Ids stay unique and
-increasing within a load; a backend that ends leaves the rest of its 1000 unused (gaps, as a
-rolled-back load already leaves).
+page (and logs it every 32 draws). Drawn 1000 at a time, a backend hands out ids from memory
+(figures: bench/RESULTS.md, Domain). Ids stay unique and increasing within a load; a backend that
+ends leaves the rest of its 1000 unused (gaps, as a rolled-back load already leaves).
 
 Revision ID: 0006_identity_cache
 Revises: 0005_task_runs_parent_index
