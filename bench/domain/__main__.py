@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,13 +57,29 @@ async def truncate(dsn: str) -> None:
         await conn.close()
 
 
-def best_of(repeat: int, run: Callable[[], tuple[float, float, float, dict[str, object]]]
-            ) -> tuple[float, float, float, dict[str, object]]:
-    """The fastest of `repeat` runs (the machine is shared: noise only ever adds time), with the
-    largest peak RSS and RSS growth seen in any of them."""
-    runs = [run() for _ in range(repeat)]
+Run = tuple[float, float, float, dict[str, object]]
+
+
+def paired(repeat: int, floor: Callable[[], float], run: Callable[[], Run]) -> tuple[Run, list[float], list[float]]:
+    """`repeat` rounds of its floor then the task, back to back, so that a slow spell of the machine
+    (this VM's speed drifts by 20-40% between runs minutes apart) moves both sides of a ratio.
+
+    Returns the fastest run (noise only ever adds time) with the largest peak RSS and RSS growth
+    seen in any run, each round's floor, and each round's task ÷ floor.
+    """
+    floors: list[float] = []
+    runs: list[Run] = []
+    for _ in range(repeat):
+        floors.append(floor())
+        runs.append(run())
     fastest = min(runs, key=lambda r: r[0])
-    return fastest[0], max(r[1] for r in runs), max(r[2] for r in runs), fastest[3]
+    summary = (fastest[0], max(r[1] for r in runs), max(r[2] for r in runs), fastest[3])
+    return summary, floors, [r[0] / f for r, f in zip(runs, floors, strict=True)]
+
+
+def _rounds(ratios: list[float], floors: list[float]) -> str:
+    return (f"same-round ratios {', '.join(f'{r:.2f}' for r in ratios)}; "
+            f"floors {', '.join(f'{f:.2f}' for f in floors)} s")
 
 
 def bench_size(env: dict[str, str], dsn: str, inbox: Path, size: int, repeat: int) -> list[Row]:
@@ -76,37 +93,44 @@ def bench_size(env: dict[str, str], dsn: str, inbox: Path, size: int, repeat: in
     asyncio.run(truncate(dsn))
     copy_s = min(asyncio.run(copy_floor(dsn, inbox / batch)) for _ in range(repeat))
     rows.append(Row(size, "floor: COPY of the CSV files", copy_s, None, None, None, None))
-    keyed_s = min(asyncio.run(copy_floor(dsn, inbox / batch, keys=True)) for _ in range(repeat))
-    rows.append(Row(size, "(informative) COPY + the same keys, indexes and foreign keys", keyed_s, None, None, None,
-                    None))
     env = {**env, "RATES_PROVIDER": "csv", "RATES_CSV_PATH": str(inbox / batch / "exchange_rates.csv")}
 
-    def first_load() -> tuple[float, float, float, dict[str, object]]:
+    def keyed_floor() -> float:
+        asyncio.run(truncate(dsn))
+        return asyncio.run(copy_floor(dsn, inbox / batch, keys=True))
+
+    def first_load() -> Run:
         asyncio.run(truncate(dsn))  # each run is a first load into empty tables
         return run_task(env, "toolbox.etl", f"batch={batch}")
 
-    seconds, rss, grew, result = best_of(repeat, first_load)
+    (seconds, rss, grew, result), keyed, ratios = paired(repeat, keyed_floor, first_load)
+    rows.append(Row(size, "floor: COPY + the same keys, indexes and foreign keys (before each ETL run)", min(keyed),
+                    None, None, None, None))
     rows.append(Row(size, f"toolbox.etl ({counts['operations'] + counts['payments']:,} op+pay lines)", seconds,
-                    copy_s, rss, grew, f"{seconds / keyed_s:.2f}× COPY + keys; " + json.dumps(result["totals"])))
+                    copy_s, rss, grew, f"**{statistics.median(ratios):.2f}× COPY + keys** ({_rounds(ratios, keyed)}); "
+                    + json.dumps(result["totals"])))
     seconds, rss, grew, _ = run_task(env, "toolbox.tipo_cambio", "date_from=2022-12-01", "date_to=2025-12-31")
     rows.append(Row(size, "toolbox.tipo_cambio (csv)", seconds, None, rss, grew, None))
-    asyncio.run(_analyze(dsn))
-    scan_s = asyncio.run(scan_floor(dsn, repeat))
-    rows.append(Row(size, "floor: GROUP BY scan ops+payments", scan_s, None, None, None, None))
+
+    def settled_scan() -> float:
+        # The floor and the task after it both start on a settled database: the vacuum the previous
+        # step's new rows call for (autovacuum would start it within a minute, in the middle of the
+        # next step) is done first, outside the timing. In production Beat spaces the nightly steps.
+        asyncio.run(_analyze(dsn))
+        return asyncio.run(scan_floor(dsn, 2))
+
+    rebuilds: list[Row] = []
+    scans: list[float] = []
     for name, params in (("toolbox.kpi", ("date_from=2023-01-01", "date_to=2025-12-31")),
                          ("toolbox.kpi_acumulado", ("year=2024",)), ("toolbox.tablas_reportes", ()),
                          ("toolbox.tablas_cxc", ("as_of=2025-03-31",))):
-        seconds, rss, grew, _ = best_of(repeat, partial(run_settled, env, dsn, name, *params))
-        rows.append(Row(size, name, seconds, scan_s, rss, grew, None))
-    return rows
-
-
-def run_settled(env: dict[str, str], dsn: str, name: str, *params: str) -> tuple[float, float, float, dict[str, object]]:
-    """run_task on a settled database, as the scan floor is measured: the vacuum that the previous
-    step's new rows call for (autovacuum would start it within a minute, in the middle of this step)
-    is done first, outside the timing. In production the nightly steps are spaced apart by Beat."""
-    asyncio.run(_analyze(dsn))
-    return run_task(env, name, *params)
+        (seconds, rss, grew, _), floors, ratios = paired(repeat, settled_scan, partial(run_task, env, name, *params))
+        scans += floors
+        rebuilds.append(Row(size, name, seconds, min(floors), rss, grew, _rounds(ratios, floors),
+                            ratio=statistics.median(ratios)))
+    rows.append(Row(size, "floor: GROUP BY scan ops+payments (before each rebuild run; fastest)", min(scans), None,
+                    None, None, None))
+    return rows + rebuilds
 
 
 async def _analyze(dsn: str) -> None:
