@@ -137,6 +137,9 @@ async def _analyze(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("vacuum analyze")
+        # The vacuum dirties pages (hint bits, the visibility map); written out now, they are not
+        # flushed by the checkpointer in the middle of the floor or the task that comes next.
+        await conn.execute("checkpoint")
     finally:
         await conn.close()
 

@@ -54,5 +54,5 @@ def write_results(path: Path, table: str) -> None:
         "process's (imports included) and the growth column is peak minus the RSS just before the task. "
         "Each run of a task comes right after a run of its floor (COPY + keys for the ETL, one GROUP BY "
         "scan of operations and payments for the rebuilds, each rebuild and its scan on a settled "
-        "database: `vacuum analyze` first, outside the timing); a rebuild's \"× floor\" and the ETL's "
-        "\"× COPY + keys\" are the medians of those same-round ratios.\n\n" + table))
+        "database: `vacuum analyze` and a checkpoint first, outside the timing); a rebuild's \"× floor\" "
+        "and the ETL's \"× COPY + keys\" are the medians of those same-round ratios.\n\n" + table))
