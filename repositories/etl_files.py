@@ -94,8 +94,9 @@ def _party_checked() -> Checked:
     ))
 
 
-def _party_insert(table: str) -> str:
-    return f"insert into {table} as t (tax_id, name) select v1, v2 from etl_checked"
+# The columns a file fills and the value of each, read from `etl_checked` (the table's other columns
+# take their defaults).
+PARTY_VALUES = (("tax_id", "v1"), ("name", "v2"))
 
 
 PARTY_CONFLICT = """
@@ -125,11 +126,9 @@ OPERATIONS_CHECKED = Checked(f"{_kept(11)}, c.id as client_id, d.id as debtor_id
 ), f"""left join clients c on c.tax_id = {_f(2)}
     left join debtors d on d.tax_id = {_f(3)}""")
 
-OPERATIONS_INSERT = """
-    insert into operations as t (code, client_id, debtor_id, currency, face_value, advance_pct, monthly_rate,
-                                 commission, disbursed_on, due_on, status)
-    select v1, client_id, debtor_id, upper(v4), v5, v6, v7, v8, v9, v10, lower(v11)
-    from etl_checked"""
+OPERATIONS_VALUES = (("code", "v1"), ("client_id", "client_id"), ("debtor_id", "debtor_id"), ("currency", "upper(v4)"),
+                     ("face_value", "v5"), ("advance_pct", "v6"), ("monthly_rate", "v7"), ("commission", "v8"),
+                     ("disbursed_on", "v9"), ("due_on", "v10"), ("status", "lower(v11)"))
 
 OPERATIONS_CONFLICT = """
     on conflict (code) do update
@@ -154,10 +153,7 @@ PAYMENTS_CHECKED = Checked(f"{_kept(4)}, o.id as operation_id", (
     (f"{_f(4)} <= 0", "format('amount must be positive: %s', p.v4)"),
 ), f"left join operations o on o.code = {_f(2)}")
 
-PAYMENTS_INSERT = """
-    insert into payments as t (code, operation_id, paid_on, amount)
-    select v1, operation_id, v3, v4
-    from etl_checked"""
+PAYMENTS_VALUES = (("code", "v1"), ("operation_id", "operation_id"), ("paid_on", "v3"), ("amount", "v4"))
 
 PAYMENTS_CONFLICT = """
     on conflict (code) do update
@@ -169,7 +165,8 @@ PAYMENTS_CONFLICT = """
 
 @dataclass(frozen=True, slots=True)
 class CsvFile:
-    """One extract of a batch: its columns (the header line), its checks, its insert and conflict clause.
+    """One extract of a batch: its columns (the header line), its checks, the table columns it fills
+    with their values (read from `etl_checked`) and its conflict clause.
 
     `types` gives the number and date columns their type (by column name); the others are text.
     """
@@ -177,9 +174,15 @@ class CsvFile:
     name: str
     columns: tuple[str, ...]
     checked: Checked
-    insert: str
+    values: tuple[tuple[str, str], ...]
     on_conflict: str
     types: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def insert(self) -> str:
+        """The insert of the good lines (`etl_checked`) into the table."""
+        return (f"insert into {self.name} as t ({', '.join(c for c, _ in self.values)}) "
+                f"select {', '.join(v for _, v in self.values)} from etl_checked")
 
     def checks(self, *, duplicates: bool) -> str:
         """The checking select (every line and its reason); without `duplicates`, one that does not
@@ -206,13 +209,13 @@ class CsvFile:
 
 # In load order: a line may refer to rows of the files before it.
 CSV_FILES: tuple[CsvFile, ...] = (
-    CsvFile("clients", ("tax_id", "name"), _party_checked(), _party_insert("clients"), PARTY_CONFLICT),
-    CsvFile("debtors", ("tax_id", "name"), _party_checked(), _party_insert("debtors"), PARTY_CONFLICT),
+    CsvFile("clients", ("tax_id", "name"), _party_checked(), PARTY_VALUES, PARTY_CONFLICT),
+    CsvFile("debtors", ("tax_id", "name"), _party_checked(), PARTY_VALUES, PARTY_CONFLICT),
     CsvFile("operations", ("code", "client_tax_id", "debtor_tax_id", "currency", "face_value", "advance_pct",
                            "monthly_rate", "commission", "disbursed_on", "due_on", "status"),
-            OPERATIONS_CHECKED, OPERATIONS_INSERT, OPERATIONS_CONFLICT,
+            OPERATIONS_CHECKED, OPERATIONS_VALUES, OPERATIONS_CONFLICT,
             {"face_value": "numeric(18,2)", "advance_pct": "numeric(5,2)", "monthly_rate": "numeric(8,6)",
              "commission": "numeric(18,2)", "disbursed_on": "date", "due_on": "date"}),
     CsvFile("payments", ("code", "operation_code", "paid_on", "amount"),
-            PAYMENTS_CHECKED, PAYMENTS_INSERT, PAYMENTS_CONFLICT, {"paid_on": "date", "amount": "numeric(18,2)"}),
+            PAYMENTS_CHECKED, PAYMENTS_VALUES, PAYMENTS_CONFLICT, {"paid_on": "date", "amount": "numeric(18,2)"}),
 )

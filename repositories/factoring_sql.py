@@ -164,16 +164,19 @@ class RebuildRepository(BaseRepository):
         ranges[0][0], ranges[-1][1] = BIGINT_MIN, BIGINT_MAX
         return [(first, last) for first, last in ranges]
 
-    async def create_build_as(self, table: str, columns: Sequence[str], select: str, params: dict[str, Any]) -> int:
+    async def create_build_as(self, table: str, columns: Sequence[str], select: str, params: dict[str, Any], *,
+                              referenced: bool = False) -> int:
         """Create `<table>_build` (see `start_build`) from the rows of `select`, whose columns are `table`'s,
         named `columns` in its order; the row count.
 
         CREATE TABLE AS, unlike INSERT ... SELECT, runs its select with parallel workers (this process
         writes the rows they send). The new table gets `table`'s column types (casts), defaults,
         not-null and check constraints, under their names, checked in one scan after the rows;
-        keys, indexes and foreign keys come with `swap_in`, as for `start_build`.
+        keys, indexes and foreign keys come with `swap_in`, as for `start_build`. With `referenced`, foreign
+        keys may refer to `table`: the caller drops them before `swap_in` and re-creates them after.
         """
-        await self._refuse_referenced(table)
+        if not referenced:
+            await self._refuse_referenced(table)
         build = await self._build_name(table)
         names, casts = (await self.session.execute(text("""
             select array_agg(attname::text order by attnum),

@@ -309,3 +309,73 @@ async def test_a_first_load_leaves_statistics_of_each_table_for_the_files_after_
     finally:
         for table in tables:
             await db.execute(f"alter table {table} reset (autovacuum_enabled)")
+
+
+# Everything the migrations define on a loaded table, as the catalog describes it.
+SCHEMA = """
+    select 'column' as kind, a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
+           || ' ' || a.attidentity::text || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') as what
+    from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+    where a.attrelid = cast($1 as regclass) and a.attnum > 0 and not a.attisdropped
+    union all
+    -- a check's text as re-created can differ in its casts (PostgreSQL's deparsing: `x in ('a', 'b')`
+    -- comes back as `x::text = any (array['a'::varchar::text, ...])`), the same check: its name here
+    select 'constraint', conname || ' ' || case when contype = 'c' then 'check' else pg_get_constraintdef(oid) end
+    from pg_constraint
+    where conrelid = cast($1 as regclass) or confrelid = cast($1 as regclass)
+    union all
+    select 'index', pg_get_indexdef(indexrelid) from pg_index where indrelid = cast($1 as regclass)
+    union all
+    select 'identity', s.seqrelid::regclass::text || ' ' || s.seqstart || ' ' || s.seqincrement || ' ' || s.seqmin || ' '
+           || s.seqmax || ' ' || s.seqcache || ' ' || s.seqcycle
+    from pg_sequence s where s.seqrelid = cast(pg_get_serial_sequence(cast($1 as text), 'id') as regclass)
+    order by 1, 2"""
+
+
+async def test_a_first_load_swaps_in_tables_with_the_schema_of_the_migrations_and_ids_in_line_order(
+        repositories: RepositoryFactory, data: FactoringData, db: asyncpg.Connection, inbox: Inbox) -> None:
+    """A first load builds each table in bulk and swaps it in (`EtlRepository.fill_empty`): the tables
+    keep every column, default, identity (its sequence's name and options), key, index and foreign key,
+    ids follow the lines of the file from the sequence's next value (a rejected line leaves a gap), and
+    the next load's new rows get ids after them."""
+    tables = ("clients", "debtors", "operations", "payments")
+    before = {table: await db.fetch(SCHEMA, table) for table in tables}
+    oids = {table: await db.fetchval("select cast($1 as regclass)::oid", table) for table in tables}
+    await db.execute("select setval(pg_get_serial_sequence('operations', 'id'), 41)")
+    batch(inbox, "2024-01-swap")
+    await run_etl(repositories, RecordingProgress(), "2024-01-swap")
+
+    for table in tables:
+        assert await db.fetchval("select cast($1 as regclass)::oid", table) != oids[table], f"{table} was not swapped"
+        assert await db.fetch(SCHEMA, table) == before[table], table
+    # OP1 and OP2 are lines 2 and 3 of the file; OP3..OP9 are rejected
+    assert await data.rows("select id, code from operations order by id") == [
+        {"id": 42, "code": "OP1"}, {"id": 43, "code": "OP2"}]
+    assert await data.rows("select o.code, p.code as payment from payments p join operations o on o.id = p.operation_id "
+                           "order by p.id") == [{"code": "OP1", "payment": "PY1"}, {"code": "OP2", "payment": "PY2"}]
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        await db.execute("insert into payments (code, operation_id, paid_on, amount) values ('PX', 999, '2024-02-01', 1)")
+    with pytest.raises(asyncpg.CheckViolationError):
+        await db.execute("update operations set currency = 'EUR' where code = 'OP1'")
+
+    inbox.batch("2024-01-swap2", operations=OPERATIONS.replace("OP1,", "OP10,"))
+    await run_etl(repositories, RecordingProgress(), "2024-01-swap2")
+    new_id = await db.fetchval("select id from operations where code = 'OP10'")
+    assert new_id > 43
+
+
+async def test_a_first_load_into_a_table_with_grants_inserts_its_rows_and_keeps_them(
+        repositories: RepositoryFactory, data: FactoringData, db: asyncpg.Connection, inbox: Inbox) -> None:
+    """A swap would lose what hangs on a table besides its keys (here a grant): such a table is filled
+    row by row instead, and keeps it."""
+    await db.execute("grant select on operations to public")
+    oid = await db.fetchval("select cast('operations' as regclass)::oid")
+    try:
+        batch(inbox, "2024-01-grant")
+        result = await run_etl(repositories, RecordingProgress(), "2024-01-grant")
+        assert result["batches"]["2024-01-grant"]["operations"] == {"loaded": 2, "updated": 0, "rejected": 7}
+        assert await db.fetchval("select has_table_privilege('public', 'operations', 'select')")
+        assert await db.fetchval("select cast('operations' as regclass)::oid") == oid, "operations was swapped"
+        assert [r["code"] for r in await data.rows("select code from operations order by id")] == ["OP1", "OP2"]
+    finally:
+        await db.execute("revoke select on operations from public")

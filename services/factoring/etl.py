@@ -114,8 +114,10 @@ async def _first_load(repo: EtlRepository, batch: str, path: Path, spec: CsvFile
                       written: bool, duplicates: bool) -> dict[str, int]:
     """Insert the good lines, then, only when some line was left out, check every line for its reason:
     a clean file (the usual case) is checked once, by the insert's own filter."""
-    statement = f"{repo.good_lines(spec, exact=exact, duplicates=duplicates)} {spec.insert}"
-    loaded = await repo.insert_into_empty(spec.name, statement)
+    source = repo.good_lines(spec, exact=exact, duplicates=duplicates)
+    loaded = await repo.fill_empty(spec, source)
+    if loaded is None:  # a table a swap cannot replace: row by row
+        loaded = await repo.insert_into_empty(spec.name, f"{source} {spec.insert}")
     rejected = 0
     if loaded < data_lines:
         rejected = await _keep_rejects(repo, batch, path, spec, exact=exact, written=written, duplicates=duplicates)
