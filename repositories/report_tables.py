@@ -31,21 +31,24 @@ class ReportTablesRepository(RebuildRepository):
     async def build_all(self, *, excluded: str, rates_until: date) -> int:
         """Create the build copy of `report_operations` (see `create_build_as`) with one row per counted
         operation, PEN amounts at the disbursement date's rate; the row count."""
-        # The rate calendar as an analysed table, not a CTE: joined from a CTE, the planner hashes the
-        # ~1M operation rows (in batches on disk) and probes them with the few hundred days. A plain
-        # table, dropped once read, not a temporary one: parallel workers cannot read those.
-        await self.session.execute(text("drop table if exists report_rates"))
-        await self.session.execute(text(f"create table report_rates as with {RATE_CALENDAR} "
-                                        "select day, sell from rate_calendar"), {"rates_until": rates_until})
-        await self.session.execute(text("analyze report_rates"))
-        params: dict[str, Any] = {"excluded": excluded}
+        # The rate calendar as a value passed with the statement: the `sell` of each day from the first
+        # stored rate on, in ten-thousandths (numeric(10, 4): exact as a bigint), looked up by the day's
+        # place in the array. A bigint array's element is found by its offset, where a join with the
+        # calendar (as a CTE or a table) costs a hash probe per operation; a value, not a subquery,
+        # which as an InitPlan would keep the branches from running in parallel workers.
+        first_day, sells = (await self.session.execute(text(
+            f"with {RATE_CALENDAR} select min(day), array_agg(cast(sell * 10000 as bigint) order by day) "
+            "from rate_calendar"), {"rates_until": rates_until})).one()
+        params: dict[str, Any] = {"excluded": excluded, "first_day": first_day, "sells": sells or []}
+        # null for a day before the first rate: no USD operation has one (ensure_rates)
+        sell = "(cast(:sells as bigint[]))[o.disbursed_on - cast(:first_day as date) + 1] * 0.0001"
         select = by_id_ranges(f"""
             with paid as (select operation_id, sum(amount) as total, max(paid_on) as last_on
                           from payments where operation_id between :id_lo and :id_hi group by operation_id)
             select o.id, o.code, c.name as client_name, d.name as debtor_name, o.currency, o.face_value,
-                   {pen_cents('o.face_value', 'o.currency', 'rc.sell')},
+                   {pen_cents('o.face_value', 'o.currency', sell)},
                    -- x / 100 as x * 0.01: the same exact value (numeric), without a numeric division per row
-                   round(o.face_value * o.advance_pct * (case when o.currency = 'USD' then rc.sell * 0.01 else 0.01 end),
+                   round(o.face_value * o.advance_pct * (case when o.currency = 'USD' then {sell} * 0.01 else 0.01 end),
                          2),
                    o.disbursed_on, o.due_on, o.due_on - o.disbursed_on, o.status,
                    coalesce(p.total, 0), p.last_on
@@ -53,11 +56,8 @@ class ReportTablesRepository(RebuildRepository):
             join clients c on c.id = o.client_id
             join debtors d on d.id = o.debtor_id
             left join paid p on p.operation_id = o.id
-            left join report_rates rc on rc.day = o.disbursed_on
             where o.status <> :excluded and o.id between :id_lo and :id_hi""", await self.id_ranges(), params)
-        rows = await self.create_build_as("report_operations", COLUMNS, select, params)
-        await self.session.execute(text("drop table report_rates"))
-        return rows
+        return await self.create_build_as("report_operations", COLUMNS, select, params)
 
     async def totals(self) -> dict[str, Any]:
         """Row count and PEN sums of the table, for the task result."""

@@ -85,3 +85,32 @@ async def test_the_swapped_in_tables_have_statistics_for_their_first_readers(
                         ("receivables", "receivables_by_client", "receivables_by_debtor", "report_operations")]
     assert await data.db.fetchval(
         "select null_frac from pg_stats where tablename = 'report_operations' and attname = 'last_payment_on'") == 0.5
+
+
+async def test_usd_amounts_take_the_rate_of_their_own_day_from_the_first_rate_to_the_last(
+        repositories: RepositoryFactory, data: FactoringData) -> None:
+    """The rates reach the rebuild as one array of the calendar's days (`ReportTablesRepository.build_all`):
+    the first rate's day, a carried-forward day and the last day each convert at their own rate, rounded
+    half away from zero to cents as numeric arithmetic does."""
+    from decimal import ROUND_HALF_UP
+
+    rates = {date(2024, 3, 1): "3.7123", date(2024, 3, 4): "3.6999", date(2024, 3, 6): "3.8001"}
+    for day, sell in rates.items():
+        await data.rate(day, sell=sell)
+    c, d = await data.client("Textiles SAC"), await data.debtor("Minera SA")
+    cases = {"U1": (date(2024, 3, 1), "333.33"), "U2": (date(2024, 3, 3), "0.01"),
+             "U3": (date(2024, 3, 5), "1234567.89"), "U4": (date(2024, 3, 6), "100.05")}
+    for code, (day, face) in cases.items():
+        await data.operation(code=code, client=c, debtor=d, currency="USD", face_value=face, advance_pct="87.5",
+                             disbursed_on=day, due_on=date(2024, 4, 30))
+
+    await rebuild_report_operations(repositories, RecordingProgress())
+
+    def sell_on(day: date) -> D:
+        return D(rates[max(r for r in rates if r <= day)])
+
+    cents = D("0.01")
+    assert await data.rows("select code, face_value_pen, financed_pen from report_operations order by code") == [
+        {"code": code, "face_value_pen": (D(face) * sell_on(day)).quantize(cents, ROUND_HALF_UP),
+         "financed_pen": (D(face) * D("87.5") / 100 * sell_on(day)).quantize(cents, ROUND_HALF_UP)}
+        for code, (day, face) in cases.items()]
