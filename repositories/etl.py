@@ -264,8 +264,8 @@ class EtlRepository(RebuildRepository):
 
     async def fill_empty(self, spec: CsvFile, source: str) -> int | None:
         """Fill the empty table of `spec` in bulk with the good lines of `source` (`good_lines`): the row
-        count; None, having done nothing, when the table cannot be replaced (`_replaceable`) and
-        `insert_into_empty` fills it instead.
+        count; None, having done nothing, when the table cannot be replaced (`_replaceable`) or a table
+        whose foreign keys refer to it has rows, and `insert_into_empty` fills it instead.
 
         INSERT ... SELECT writes its rows one by one; CREATE TABLE AS writes them in bulk, several
         times faster (bench.domain, a first load). So the rows go into a build copy of the table
@@ -278,7 +278,14 @@ class EtlRepository(RebuildRepository):
         for the swap and re-created after it.
         """
         table = spec.name
-        if not await self._replaceable(table):
+        # the foreign keys of other tables that refer to this one: (table, drop, re-create)
+        referring = (await self.session.execute(text("""
+            select conrelid::regclass::text,
+                   format('alter table %s drop constraint %I', conrelid::regclass, conname),
+                   format('alter table %s add constraint %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+            from pg_constraint where contype = 'f' and confrelid = cast(:table as regclass)
+              and conrelid <> confrelid"""), {"table": table})).all()
+        if not await self._replaceable(table) or not all([await self.is_empty(r[0]) for r in referring]):
             return None
         columns = (await self.session.execute(text("""
             select a.attname::text, a.attidentity::text, pg_get_expr(d.adbin, d.adrelid)
@@ -306,12 +313,7 @@ class EtlRepository(RebuildRepository):
         names = [name for name, _, _ in columns]
         rows = await self.create_build_as(table, names, f"select {select} from ({source} select * from etl_checked) "
                                           "as etl_checked", params, referenced=True)
-        referring = (await self.session.execute(text("""
-            select format('alter table %s drop constraint %I', conrelid::regclass, conname),
-                   format('alter table %s add constraint %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
-            from pg_constraint where contype = 'f' and confrelid = cast(:table as regclass)"""),
-            {"table": table})).all()
-        for drop, _ in referring:
+        for _, drop, _ in referring:
             await self.session.execute(text(drop))
         await self.swap_in(table)
         if identity is not None:
@@ -323,16 +325,15 @@ class EtlRepository(RebuildRepository):
                 f"start with {start} cache {cache} {'cycle' if cycle else 'no cycle'})"))
             after = (await self.session.execute(text(f"select max({name}) + 1 from {table}"))).scalar_one()
             await self.session.execute(text(f"alter table {table} alter column {name} restart with {after or first_id}"))
-        for _, create in referring:
+        for _, _, create in referring:
             await self.session.execute(text(create))
         return rows
 
     async def _replaceable(self, table: str) -> bool:
         """Whether a swap (`fill_empty`) may replace `table`: nothing hangs on it that the swap would lose
         or that would keep it from being dropped (grants, triggers, rules and views, policies, comments,
-        publications, inheritance, storage options, extended statistics, a foreign key to itself), and
-        the tables whose foreign keys refer to it are empty."""
-        replaceable = bool((await self.session.execute(text("""
+        publications, inheritance, storage options, extended statistics, a foreign key to itself)."""
+        return bool((await self.session.execute(text("""
             select c.relkind = 'r' and c.relacl is null and c.reloptions is null and c.reltablespace = 0
                and not c.relrowsecurity
                and not exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attacl is not null)
@@ -349,15 +350,6 @@ class EtlRepository(RebuildRepository):
                                where d.refobjid = c.oid and d.deptype in ('a', 'i') and s.relkind = 'S'
                                  and s.relacl is not null)
             from pg_class c where c.oid = cast(:table as regclass)"""), {"table": table})).scalar_one())
-        if not replaceable:
-            return False
-        referring = (await self.session.execute(text(
-            "select distinct conrelid::regclass::text from pg_constraint where contype = 'f' "
-            "and confrelid = cast(:table as regclass)"), {"table": table})).scalars().all()
-        for other in referring:
-            if (await self.session.execute(text(f"select exists (select 1 from {other})"))).scalar_one():
-                return False
-        return True
 
     async def upsert(self, spec: CsvFile, *, exact: bool) -> tuple[int, int]:
         """Upsert the good lines of the staged file (`spec.upsert`); (inserted, updated)."""

@@ -280,13 +280,16 @@ async def test_the_loaded_tables_draw_their_ids_1000_at_a_time(db: asyncpg.Conne
         assert identity is not None and identity.cache == 1000, table
 
 
+@pytest.mark.parametrize("commented", [False, True], ids=["swapped-in", "filled-row-by-row"])
 async def test_a_first_load_leaves_statistics_of_each_table_for_the_files_after_it(
-        repositories: RepositoryFactory, db: asyncpg.Connection, inbox: Inbox) -> None:
+        repositories: RepositoryFactory, db: asyncpg.Connection, inbox: Inbox, commented: bool) -> None:
     """A first load analyses each table it filled (a small sample, FIRST_STATISTICS_TARGET), in its
     own transaction: the payments file's statement then plans its hash of the operations for their
     real width, not the declared one (at 5M operations that hash went to disk in two batches and
     stored the payments half out of operation order; bench.domain). Autovacuum, which analyses with
-    the default target, is off for the tables meanwhile, so the statistics seen are the load's."""
+    the default target, is off on the test server meanwhile (not per table: storage options on a table
+    make the load fill it row by row instead of swapping it in), so the statistics seen are the load's.
+    Both ways of filling a table: swapped in, and row by row (a comment on the tables keeps them)."""
     from repositories.factoring_sql import FIRST_STATISTICS_TARGET
 
     operations = "code,client_tax_id,debtor_tax_id,currency,face_value,advance_pct,monthly_rate,commission," \
@@ -296,9 +299,11 @@ async def test_a_first_load_leaves_statistics_of_each_table_for_the_files_after_
     payments = "code,operation_code,paid_on,amount\n" + "".join(
         f"PY{i:05d},OP{i:05d},2024-02-01,{10 + i}.00\n" for i in range(500))
     inbox.batch("2024-01-stats", clients=CLIENTS, debtors=DEBTORS, operations=operations, payments=payments)
-    tables = ("clients", "debtors", "operations", "payments")
-    for table in tables:
-        await db.execute(f"alter table {table} set (autovacuum_enabled = false)")
+    await db.execute("alter system set autovacuum = off")
+    await db.execute("select pg_reload_conf()")
+    for table in ("operations", "payments") if commented else ():
+        await db.execute(f"comment on table {table} is 'kept'")
+    oid = await db.fetchval("select cast('operations' as regclass)::oid")
     try:
         await run_etl(repositories, RecordingProgress(), "2024-01-stats")
         for table in ("operations", "payments"):
@@ -306,9 +311,13 @@ async def test_a_first_load_leaves_statistics_of_each_table_for_the_files_after_
                                        "where schemaname = 'public' and tablename = $1 and attname = 'code'", table)
             # the default target would keep up to 101 bounds of 500 distinct codes; the load's sample, 11 at most
             assert bounds is not None and bounds <= FIRST_STATISTICS_TARGET + 1, table
+        swapped = await db.fetchval("select cast('operations' as regclass)::oid") != oid
+        assert swapped is not commented
     finally:
-        for table in tables:
-            await db.execute(f"alter table {table} reset (autovacuum_enabled)")
+        for table in ("operations", "payments") if commented else ():
+            await db.execute(f"comment on table {table} is null")
+        await db.execute("alter system reset autovacuum")
+        await db.execute("select pg_reload_conf()")
 
 
 # Everything the migrations define on a loaded table, as the catalog describes it.
@@ -364,18 +373,39 @@ async def test_a_first_load_swaps_in_tables_with_the_schema_of_the_migrations_an
     assert new_id > 43
 
 
-async def test_a_first_load_into_a_table_with_grants_inserts_its_rows_and_keeps_them(
+async def test_a_first_load_into_a_table_with_a_comment_inserts_its_rows_and_keeps_it(
         repositories: RepositoryFactory, data: FactoringData, db: asyncpg.Connection, inbox: Inbox) -> None:
-    """A swap would lose what hangs on a table besides its keys (here a grant): such a table is filled
-    row by row instead, and keeps it."""
-    await db.execute("grant select on operations to public")
+    """A swap would lose what hangs on a table besides its keys (here a comment; a grant is refused
+    alike): such a table is filled row by row instead, and keeps it. (A comment, not a grant, so that
+    the test leaves the table as it found it: a revoke leaves an explicit privilege list behind.)"""
+    await db.execute("comment on table operations is 'loaded by toolbox.etl'")
     oid = await db.fetchval("select cast('operations' as regclass)::oid")
     try:
-        batch(inbox, "2024-01-grant")
-        result = await run_etl(repositories, RecordingProgress(), "2024-01-grant")
-        assert result["batches"]["2024-01-grant"]["operations"] == {"loaded": 2, "updated": 0, "rejected": 7}
-        assert await db.fetchval("select has_table_privilege('public', 'operations', 'select')")
+        batch(inbox, "2024-01-comment")
+        result = await run_etl(repositories, RecordingProgress(), "2024-01-comment")
+        assert result["batches"]["2024-01-comment"]["operations"] == {"loaded": 2, "updated": 0, "rejected": 7}
+        assert await db.fetchval("select obj_description(cast('operations' as regclass), 'pg_class')") == \
+            "loaded by toolbox.etl"
         assert await db.fetchval("select cast('operations' as regclass)::oid") == oid, "operations was swapped"
         assert [r["code"] for r in await data.rows("select code from operations order by id")] == ["OP1", "OP2"]
     finally:
-        await db.execute("revoke select on operations from public")
+        await db.execute("comment on table operations is null")
+
+
+@pytest.mark.parametrize("attach", [
+    None, "grant select on swap_probe to public", "comment on table swap_probe is 'x'",
+    "create view swap_probe_view as select * from swap_probe", "alter table swap_probe set (fillfactor = 90)",
+    "alter table swap_probe add foreign key (parent) references swap_probe (id)",
+])
+async def test_a_swap_is_refused_for_a_table_with_something_it_would_lose(
+        repositories: RepositoryFactory, db: asyncpg.Connection, attach: str | None) -> None:
+    """`EtlRepository._replaceable`, on a table of its own: a bare table may be swapped, one with a grant,
+    a comment, a view on it, storage options or a foreign key to itself may not."""
+    await db.execute("create table swap_probe (id bigint primary key, parent bigint)")
+    try:
+        if attach:
+            await db.execute(attach)
+        async with repositories.unit_of_work() as uow:
+            assert await uow.repo(EtlRepository)._replaceable("swap_probe") is (attach is None)
+    finally:
+        await db.execute("drop table swap_probe cascade")
