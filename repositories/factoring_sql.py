@@ -178,17 +178,8 @@ class RebuildRepository(BaseRepository):
         if not referenced:
             await self._refuse_referenced(table)
         build = await self._build_name(table)
-        names, casts = (await self.session.execute(text("""
-            select array_agg(attname::text order by attnum),
-                   string_agg(format('cast(s.%1$I as %2$s) as %1$I', attname, format_type(atttypid, atttypmod)), ', '
-                              order by attnum)
-            from pg_attribute where attrelid = cast(:table as regclass) and attnum > 0 and not attisdropped
-        """), {"table": table})).one()
-        if sorted(names) != sorted(columns):
-            raise RuntimeError(f"the select for {table} has columns {sorted(columns)}, the table {sorted(names)}")
         await self.session.execute(text(f"drop table if exists {build}"))
-        rows = await self.create_table_as(
-            build, f"select {casts} from ({select}) as s({', '.join(columns)})", params)
+        rows = await self.create_table_as(build, await self.typed(table, columns, select), params)
         constraints = (await self.session.execute(text("""
             select string_agg(c, ', ') from (
                 select format('alter column %I set default %s', a.attname, pg_get_expr(d.adbin, d.adrelid)) as c
@@ -215,6 +206,19 @@ class RebuildRepository(BaseRepository):
         if differs:
             raise RuntimeError(f"{build} does not have the columns of {table}")
         return rows
+
+    async def typed(self, table: str, columns: Sequence[str], select: str) -> str:
+        """`select` (its columns named `columns`, `table`'s in any order) with each column cast to its type in
+        `table`, in `table`'s column order: rows as `table` would store them."""
+        names, casts = (await self.session.execute(text("""
+            select array_agg(attname::text order by attnum),
+                   string_agg(format('cast(s.%1$I as %2$s) as %1$I', attname, format_type(atttypid, atttypmod)), ', '
+                              order by attnum)
+            from pg_attribute where attrelid = cast(:table as regclass) and attnum > 0 and not attisdropped
+        """), {"table": table})).one()
+        if sorted(names) != sorted(columns):
+            raise RuntimeError(f"the select for {table} has columns {sorted(columns)}, the table {sorted(names)}")
+        return f"select {casts} from ({select}) as s({', '.join(columns)})"
 
     async def create_table_as(self, table: str, select: str, params: dict[str, Any], *, temp: bool = False) -> int:
         """CREATE [TEMP] TABLE `table` AS `select` (with `by_id_ranges` branches, see there); the row count.

@@ -28,9 +28,9 @@ class ReportTablesRepository(RebuildRepository):
         """Rows of the current table (the ones the rebuild replaces)."""
         return int((await self.session.execute(text("select count(*) from report_operations"))).scalar_one())
 
-    async def build_all(self, *, excluded: str, rates_until: date) -> int:
-        """Create the build copy of `report_operations` (see `create_build_as`) with one row per counted
-        operation, PEN amounts at the disbursement date's rate; the row count."""
+    async def _select(self, *, excluded: str, rates_until: date) -> tuple[str, dict[str, Any]]:
+        """The select of one row per counted operation with :id_lo <= id <= :id_hi (columns `COLUMNS`), PEN
+        amounts at the disbursement date's rate, and its parameters (but the id range's)."""
         # The rate calendar as a value passed with the statement: the `sell` of each day from the first
         # stored rate on, in ten-thousandths (numeric(10, 4): exact as a bigint), looked up by the day's
         # place in the array. A bigint array's element is found by its offset, where a join with the
@@ -42,7 +42,7 @@ class ReportTablesRepository(RebuildRepository):
         params: dict[str, Any] = {"excluded": excluded, "first_day": first_day, "sells": sells or []}
         # null for a day before the first rate: no USD operation has one (ensure_rates)
         sell = "(cast(:sells as bigint[]))[o.disbursed_on - cast(:first_day as date) + 1] * 0.0001"
-        select = by_id_ranges(f"""
+        return f"""
             with paid as (select operation_id, sum(amount) as total, max(paid_on) as last_on
                           from payments where operation_id between :id_lo and :id_hi group by operation_id)
             select o.id, o.code, c.name as client_name, d.name as debtor_name, o.currency, o.face_value,
@@ -56,8 +56,47 @@ class ReportTablesRepository(RebuildRepository):
             join clients c on c.id = o.client_id
             join debtors d on d.id = o.debtor_id
             left join paid p on p.operation_id = o.id
-            where o.status <> :excluded and o.id between :id_lo and :id_hi""", await self.id_ranges(), params)
-        return await self.create_build_as("report_operations", COLUMNS, select, params)
+            where o.status <> :excluded and o.id between :id_lo and :id_hi""", params
+
+    async def build_all(self, *, excluded: str, rates_until: date) -> int:
+        """Create the build copy of `report_operations` (see `create_build_as`) with one row per counted
+        operation (see `_select`); the row count."""
+        select, params = await self._select(excluded=excluded, rates_until=rates_until)
+        return await self.create_build_as("report_operations", COLUMNS, by_id_ranges(select, await self.id_ranges(),
+                                                                                     params), params)
+
+    async def stage_changes(self, *, excluded: str, rates_until: date, cap: int) -> int:
+        """Create the temporary table `report_changes`: the rows of `_select` that the table does not hold
+        as they are (new or different), and the ids of the table's rows that are not among them as they are
+        (`old_id`: gone or different, `operation_id` null for a row that is gone); its row count.
+
+        The comparison runs in the workers, branch by branch (`by_id_ranges`), so only the changes reach
+        this process: on a day's batch that is a few rows, where a rebuild writes and indexes every row.
+        At most `cap` rows: the workers stop once this process has them (the caller then rebuilds).
+        """
+        select, params = await self._select(excluded=excluded, rates_until=rates_until)
+        fresh, old = ", ".join(f"f.{c}" for c in COLUMNS), ", ".join(f"r.{c}" for c in COLUMNS)
+        changes = f"""
+            select f.*, r.operation_id as old_id
+            from ({await self.typed("report_operations", COLUMNS, select)}) as f
+            full join (select * from report_operations where operation_id between :id_lo and :id_hi) as r
+              on r.operation_id = f.operation_id
+            where row({fresh}) is distinct from row({old})"""
+        await self.session.execute(text("drop table if exists report_changes"))
+        params["cap"] = cap
+        return await self.create_table_as(
+            "report_changes", by_id_ranges(changes, await self.id_ranges(), params) + "\nlimit :cap", params, temp=True)
+
+    async def apply_changes(self) -> tuple[int, int]:
+        """Delete the table's rows that `report_changes` replaces or drops, insert its new rows; (deleted,
+        inserted). Deleted first: a code moving to another operation id never meets itself."""
+        deleted = await self.session.execute(text(
+            "delete from report_operations r using report_changes c where r.operation_id = c.old_id"))
+        columns = ", ".join(COLUMNS)
+        inserted = await self.session.execute(text(
+            f"insert into report_operations ({columns}) select {columns} from report_changes "
+            "where operation_id is not null"))
+        return int(deleted.rowcount or 0), int(inserted.rowcount or 0)  # type: ignore[attr-defined]
 
     async def totals(self) -> dict[str, Any]:
         """Row count and PEN sums of the table, for the task result."""

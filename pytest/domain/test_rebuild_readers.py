@@ -124,6 +124,29 @@ async def test_report_readers_see_the_old_rows_until_the_commit_then_the_new(
     assert answers[answers.index(new):] == [new] * (len(answers) - answers.index(new))
 
 
+async def test_report_readers_see_the_old_rows_until_a_rerun_that_changes_rows_in_place_commits(
+        repositories: RepositoryFactory, data: FactoringData, servers: dict[str, Any]) -> None:
+    await portfolio(data, 3000)
+    await rebuild_report_operations(repositories, RecordingProgress())
+    old = tuple(await data.db.fetchrow(REPORT_TOTALS))
+    await data.db.execute("update operations set face_value = face_value + 1 where id % 100 = 0")
+
+    # paused after the changed rows are deleted and inserted, before the commit
+    progress = PausingProgress("totalling")
+    seen = await rebuild_while_reading(servers["postgres"].dsn, REPORT_TOTALS,
+                                       lambda p: rebuild_report_operations(repositories, p), progress)
+
+    assert any(m.startswith("changing 30 rows") for _, _, m in progress.updates)
+    new = tuple(await data.db.fetchrow(REPORT_TOTALS))
+    assert new != old and new[0] == old[0]
+    assert [s for s in seen if s[0] == "error"] == []
+    assert {s[1] for s in seen if s[0] == "paused"} == {old}
+    assert len([s for s in seen if s[0] == "paused"]) >= 5
+    answers = [s[1] for s in seen]
+    assert set(answers) <= {old, new}
+    assert answers[answers.index(new):] == [new] * (len(answers) - answers.index(new))
+
+
 async def test_snapshot_readers_see_the_old_snapshot_until_the_commit_then_the_new(
         repositories: RepositoryFactory, data: FactoringData, servers: dict[str, Any]) -> None:
     await portfolio(data, 3000)

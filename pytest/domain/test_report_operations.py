@@ -114,3 +114,85 @@ async def test_usd_amounts_take_the_rate_of_their_own_day_from_the_first_rate_to
         {"code": code, "face_value_pen": (D(face) * sell_on(day)).quantize(cents, ROUND_HALF_UP),
          "financed_pen": (D(face) * D("87.5") / 100 * sell_on(day)).quantize(cents, ROUND_HALF_UP)}
         for code, (day, face) in cases.items()]
+
+
+def pen_row(code: str, face: str, paid: str = "0.00", last: date | None = None, client: str = "Textiles SAC",
+            status: str = "active") -> dict[str, object]:
+    """The report row of a PEN operation of `two_operations`' parties, advanced at 100%, 3 to 18 June 2024."""
+    return {"code": code, "client_name": client, "debtor_name": "Minera SA", "currency": "PEN",
+            "face_value": D(face), "face_value_pen": D(face), "financed_pen": D(face), "disbursed_on": date(2024, 6, 3),
+            "due_on": date(2024, 6, 18), "term_days": 15, "status": status, "paid_total": D(paid),
+            "last_payment_on": last}
+
+
+async def thirty_operations(data: FactoringData) -> list[dict[str, object]]:
+    """`two_operations` and 28 PEN ones (P01-P28); their report rows, by code."""
+    await two_operations(data)
+    c, d = await data.client("Textiles SAC"), await data.debtor("Minera SA")
+    for i in range(1, 29):
+        await data.operation(code=f"P{i:02d}", client=c, debtor=d, face_value=f"{i}.00",
+                             disbursed_on=date(2024, 6, 3), due_on=date(2024, 6, 18))
+    return EXPECTED + [pen_row(f"P{i:02d}", f"{i}.00") for i in range(1, 29)]
+
+
+async def xmins(data: FactoringData) -> dict[str, str]:
+    """The transaction that wrote each row of the table, by code."""
+    return {r["code"]: r["xmin"] for r in await data.rows("select code, xmin::text from report_operations")}
+
+
+async def test_a_rerun_deletes_and_inserts_only_the_rows_that_differ(
+        repositories: RepositoryFactory, data: FactoringData) -> None:
+    """A day's batch: a payment, a cancellation and a new operation out of 30 rows (within REBUILD_SHARE):
+    the rerun deletes and inserts those rows and leaves the 28 others as they were written."""
+    expected = await thirty_operations(data)
+    first = await rebuild_report_operations(repositories, RecordingProgress())
+    assert (first["method"], first["rows_deleted"], first["rows_inserted"], first["rows_kept"]) == ("rebuilt", 0, 30, 0)
+    written = await xmins(data)
+
+    b_pen = await data.db.fetchval("select id from operations where code = 'B-PEN'")
+    await data.payment(b_pen, date(2024, 6, 10), "50.00")
+    await data.db.execute("update operations set status = 'cancelled' where code = 'P07'")
+    c, d = await data.db.fetchval("select min(id) from clients"), await data.db.fetchval("select min(id) from debtors")
+    await data.operation(code="N01", client=c, debtor=d, face_value="77.70", disbursed_on=date(2024, 6, 3),
+                         due_on=date(2024, 6, 18))
+
+    progress = RecordingProgress()
+    result = await rebuild_report_operations(repositories, progress)
+
+    expected = [pen_row("B-PEN", "250.50", "50.00", date(2024, 6, 10), status="defaulted") | {"financed_pen": D("225.45")}
+                if r["code"] == "B-PEN" else r for r in expected if r["code"] != "P07"] + [pen_row("N01", "77.70")]
+    assert await data.rows(QUERY) == sorted(expected, key=lambda r: str(r["code"]))
+    assert (result["method"], result["rows_deleted"], result["rows_inserted"], result["rows_kept"],
+            result["operations"]) == ("changed", 2, 2, 28, 30)
+    assert (2, 4, "comparing report_operations with its operations") in progress.updates
+    now = await xmins(data)
+    assert {code for code in now if now[code] != written.get(code)} == {"B-PEN", "N01"}
+
+
+async def test_a_rerun_that_would_change_more_than_its_share_rebuilds_the_table(
+        repositories: RepositoryFactory, data: FactoringData) -> None:
+    expected = await thirty_operations(data)
+    await rebuild_report_operations(repositories, RecordingProgress())
+    await data.db.execute("update clients set name = 'Renamed'")
+
+    result = await rebuild_report_operations(repositories, RecordingProgress())
+
+    assert await data.rows(QUERY) == [r | {"client_name": "Renamed"} for r in expected]
+    assert (result["method"], result["rows_deleted"], result["rows_inserted"], result["rows_kept"]) == (
+        "rebuilt", 30, 30, 0)
+
+
+async def test_a_rerun_that_fails_after_its_changes_leaves_the_table_as_it_was(
+        repositories: RepositoryFactory, data: FactoringData) -> None:
+    expected = await thirty_operations(data)
+    await rebuild_report_operations(repositories, RecordingProgress())
+    written = await xmins(data)
+    await data.db.execute("update operations set status = 'cancelled' where code in ('P01', 'P02')")
+
+    progress = FailingProgress("totalling")
+    with pytest.raises(InjectedFailure):
+        await rebuild_report_operations(repositories, progress)
+
+    assert any(m.startswith("changing 2 rows") for _, _, m in progress.updates)
+    assert await data.rows(QUERY) == expected
+    assert await xmins(data) == written
