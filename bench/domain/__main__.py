@@ -48,13 +48,18 @@ def run_task(env: dict[str, str], name: str, *params: str) -> tuple[float, float
     return body["seconds"], body["peak_mib"], body["peak_mib"] - body["rss_before_mib"], body["result"]
 
 
-async def truncate(dsn: str) -> None:
+async def execute(dsn: str, *statements: str) -> None:
+    """Run `statements` in order on a connection of their own."""
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(f"truncate {DOMAIN_TABLES} restart identity")
-        await conn.execute("vacuum analyze")
+        for statement in statements:
+            await conn.execute(statement)
     finally:
         await conn.close()
+
+
+async def truncate(dsn: str) -> None:
+    await execute(dsn, f"truncate {DOMAIN_TABLES} restart identity", "vacuum analyze")
 
 
 Run = tuple[float, float, float, dict[str, object]]
@@ -122,7 +127,7 @@ def bench_size(env: dict[str, str], dsn: str, inbox: Path, size: int, repeat: in
     def emptied_report_scan() -> float:
         # tablas_reportes rebuilds an empty table and changes a filled one in place (services.factoring.reports):
         # emptied before each run, every run here is the rebuild a first night does
-        asyncio.run(_execute(dsn, "truncate report_operations"))
+        asyncio.run(execute(dsn, "truncate report_operations"))
         return settled_scan()
 
     rebuilds: list[Row] = []
@@ -132,7 +137,7 @@ def bench_size(env: dict[str, str], dsn: str, inbox: Path, size: int, repeat: in
             ("toolbox.kpi_acumulado", ("year=2024",), "", settled_scan),
             ("toolbox.tablas_reportes", (), " (rebuild: table emptied before each run)", emptied_report_scan),
             ("toolbox.tablas_cxc", ("as_of=2025-03-31",), "", settled_scan)):
-        (seconds, rss, grew, result), floors, ratios = paired(repeat, floor, partial(run_task, env, name, *params))
+        (seconds, rss, grew, _), floors, ratios = paired(repeat, floor, partial(run_task, env, name, *params))
         scans += floors
         rebuilds.append(Row(size, name + label, seconds, min(floors), rss, grew, _rounds(ratios, floors),
                             ratio=statistics.median(ratios)))
@@ -163,23 +168,10 @@ def bench_size(env: dict[str, str], dsn: str, inbox: Path, size: int, repeat: in
     return rows + rebuilds
 
 
-async def _execute(dsn: str, statement: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 async def _analyze(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute("vacuum analyze")
-        # The vacuum dirties pages (hint bits, the visibility map); written out now, they are not
-        # flushed by the checkpointer in the middle of the floor or the task that comes next.
-        await conn.execute("checkpoint")
-    finally:
-        await conn.close()
+    # The vacuum dirties pages (hint bits, the visibility map); written out now, they are not
+    # flushed by the checkpointer in the middle of the floor or the task that comes next.
+    await execute(dsn, "vacuum analyze", "checkpoint")
 
 
 def main() -> None:

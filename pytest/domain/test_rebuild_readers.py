@@ -100,6 +100,18 @@ async def rebuild_while_reading(dsn: str, query: str, rebuild: Any, progress: Pa
     return seen
 
 
+def assert_old_until_the_commit_then_new(seen: list[tuple[str, Any]], old: tuple[Any, ...],
+                                         new: tuple[Any, ...]) -> None:
+    """No read failed, at least 5 were made while the rebuild was paused and all of those saw `old`; every
+    read saw `old` or `new`, and once `new` was seen, `old` never came back."""
+    assert [s for s in seen if s[0] == "error"] == []
+    assert {s[1] for s in seen if s[0] == "paused"} == {old}
+    assert len([s for s in seen if s[0] == "paused"]) >= 5
+    answers = [s[1] for s in seen]
+    assert set(answers) <= {old, new}
+    assert answers[answers.index(new):] == [new] * (len(answers) - answers.index(new))
+
+
 async def test_report_readers_see_the_old_rows_until_the_commit_then_the_new(
         repositories: RepositoryFactory, data: FactoringData, servers: dict[str, Any]) -> None:
     await portfolio(data, 3000)
@@ -115,13 +127,7 @@ async def test_report_readers_see_the_old_rows_until_the_commit_then_the_new(
 
     new = tuple(await data.db.fetchrow(REPORT_TOTALS))
     assert new != old and new[0] < old[0]
-    assert [s for s in seen if s[0] == "error"] == []
-    assert {s[1] for s in seen if s[0] == "paused"} == {old}
-    assert len([s for s in seen if s[0] == "paused"]) >= 5
-    assert {s[1] for s in seen} <= {old, new}
-    # once the new totals are seen, the old ones never come back
-    answers = [s[1] for s in seen]
-    assert answers[answers.index(new):] == [new] * (len(answers) - answers.index(new))
+    assert_old_until_the_commit_then_new(seen, old, new)
 
 
 async def test_report_readers_see_the_old_rows_until_a_rerun_that_changes_rows_in_place_commits(
@@ -139,12 +145,7 @@ async def test_report_readers_see_the_old_rows_until_a_rerun_that_changes_rows_i
     assert any(m.startswith("changing 30 rows") for _, _, m in progress.updates)
     new = tuple(await data.db.fetchrow(REPORT_TOTALS))
     assert new != old and new[0] == old[0]
-    assert [s for s in seen if s[0] == "error"] == []
-    assert {s[1] for s in seen if s[0] == "paused"} == {old}
-    assert len([s for s in seen if s[0] == "paused"]) >= 5
-    answers = [s[1] for s in seen]
-    assert set(answers) <= {old, new}
-    assert answers[answers.index(new):] == [new] * (len(answers) - answers.index(new))
+    assert_old_until_the_commit_then_new(seen, old, new)
 
 
 async def test_snapshot_readers_see_the_old_snapshot_until_the_commit_then_the_new(
