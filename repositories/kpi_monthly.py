@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy import text
 
 from repositories.factoring_sql import (
-    INCOME,
+    INCOME_BEFORE_DIVISION,
     RATE_CALENDAR,
     RebuildRepository,
     by_id_ranges,
@@ -50,7 +52,9 @@ def month_idx(day: str) -> str:
 
 
 ENTER_IDX = month_idx("o.disbursed_on")
-LATE_IDX = f"greatest({ENTER_IDX}, {month_idx('o.due_on + (:overdue_days + 1)')})"
+# the month an operation turns late in, and the month it counts as late from (not before it is disbursed)
+TURNS_LATE_IDX = month_idx("o.due_on + (:overdue_days + 1)")
+LATE_IDX = f"greatest({ENTER_IDX}, {TURNS_LATE_IDX})"
 
 LIVE = f"""
 live as not materialized (
@@ -60,33 +64,49 @@ live as not materialized (
 # One pass over the operations and one over the payments serve both the month KPIs and the
 # portfolio: sums per day, currency and the months the events need (a few thousand groups each).
 # Payments of operations disbursed after the year only make events after it, which `deltas` drops.
-FLOWS = f"""
+#
+# The pass over the payments is split into ranges of operation ids (by_id_ranges), each summed whole
+# in one process, and the few thousand sums of each range are added up after: as one select, the
+# planner, which guesses ~700k groups for these keys, sends every joined payment row to one process
+# to sum. The same pass totals each operation's payments too (a second grouping set, in the same
+# pass) and keeps the operations paid more than their face value by the year end (few; see
+# PORTFOLIO): `op_id` is null on the day sums and names the operation on those.
+#
+# Ranges: one for each of PostgreSQL's two parallel workers per query (its default
+# max_parallel_workers_per_gather) and one for this backend, which takes one too, the sums being
+# small (a rebuild's backend writes every row, hence ID_RANGES: four ranges for the two workers).
+PAYS_RANGES = 3
+PAYS_BRANCH = f"""
+select p.paid_on as day, o.currency, {ENTER_IDX} as enter_idx, {TURNS_LATE_IDX} as turns_late_idx,
+       sum(p.amount) as amount,
+       o.id as op_id
+from payments p join operations o on o.id = p.operation_id
+where o.status <> :excluded and p.paid_on <= :year_end
+  and o.id between :id_lo and :id_hi and p.operation_id between :id_lo and :id_hi
+group by grouping sets ((1, 2, 3, 4), (o.id, o.face_value, o.disbursed_on))
+having grouping(o.id) = 1 or (sum(p.amount) > o.face_value and o.disbursed_on <= :year_end)"""
+
+
+def flows(ranges: Sequence[tuple[int, int]], params: dict[str, Any]) -> str:
+    """CTEs `ops_by_day`, `pays_by_day`, `overpaid` (their ids) and those of `pen_by_day`, over `ranges`
+    of operation ids (`RebuildRepository.id_ranges`)."""
+    return f"""
 ops_by_day as materialized (
-    select o.disbursed_on as day, o.currency, {LATE_IDX} as late_idx, count(*) as n,
+    select o.disbursed_on as day, o.currency, {TURNS_LATE_IDX} as turns_late_idx, count(*) as n,
            sum(o.face_value) as face_value,
-           sum(case when o.disbursed_on >= :lo then o.face_value * o.advance_pct / 100 end) as financed,
-           sum(case when o.disbursed_on >= :lo then {INCOME} end) as income
+           sum(case when o.disbursed_on >= :lo then o.face_value * o.advance_pct end) * 0.01 as financed,
+           sum(case when o.disbursed_on >= :lo then {INCOME_BEFORE_DIVISION} end) * 0.01 / :day_count
+           + sum(case when o.disbursed_on >= :lo then o.commission end) as income
     from operations o where o.status <> :excluded and o.disbursed_on <= :year_end
     group by 1, 2, 3),
+pays_by_branch as materialized ({by_id_ranges(PAYS_BRANCH, ranges, params)}),
 pays_by_day as materialized (
-    select p.paid_on as day, o.currency, {ENTER_IDX} as enter_idx, {LATE_IDX} as late_idx, sum(p.amount) as amount
-    from payments p join operations o on o.id = p.operation_id
-    where o.status <> :excluded and p.paid_on <= :year_end
+    select day, currency, enter_idx, greatest(enter_idx, turns_late_idx) as late_idx, sum(amount) as amount
+    from pays_by_branch where op_id is null
     group by 1, 2, 3, 4),
+overpaid as materialized (select op_id as id from pays_by_branch where op_id is not null),
 {pen_by_day("ops_by_day", "pays_by_day")}"""
 
-# Operations paid more than their face value by the year end (few): a streaming total over the
-# (operation_id, paid_on) index, `order by` keeping the planner from hashing ~700k groups. Its own
-# statement, before the main one: inlined there, each parallel worker would total every payment.
-# Per range of operation ids (by_id_ranges), so that the workers share the totals instead.
-OVERPAID = f"""
-with {LIVE}
-select l.id
-from (select operation_id, sum(amount) as total from payments
-      where paid_on <= :year_end and operation_id between :id_lo and :id_hi
-      group by 1 order by 1) as t
-join live l on l.id = t.operation_id
-where t.total > l.face_value and l.id between :id_lo and :id_hi"""
 
 PORTFOLIO = f"""
 {LIVE},
@@ -97,7 +117,7 @@ paid as not materialized (
     where p.paid_on <= :year_end),
 overpaid_runs as materialized (
     select p.*, sum(p.amount) over (partition by p.id order by p.paid_on) as paid_to_date
-    from paid p where p.id in (select id from kpi_overpaid)),
+    from paid p where p.id in (select id from overpaid)),
 settled as (
     select id, currency, face_value, late_idx, {month_index('min(paid_on)')} as leave_idx
     from overpaid_runs where paid_to_date >= face_value
@@ -105,7 +125,8 @@ settled as (
 -- operations and payments with the same months contribute the same events: add them up first
 -- (exact: numeric sums), so the events are a few thousand rows
 ops_grouped as (
-    select currency, {month_index('day')} as enter_idx, late_idx, sum(face_value) as face_value
+    select currency, {month_index('day')} as enter_idx, greatest({month_index('day')}, turns_late_idx) as late_idx,
+           sum(face_value) as face_value
     from ops_by_day group by 1, 2, 3),
 pays_grouped as (
     select currency, greatest({month_index('day')}, enter_idx) as paid_idx, late_idx, sum(amount) as amount
@@ -168,18 +189,9 @@ class KpiMonthlyRepository(RebuildRepository):
                   "rates_until": date(year, 12, 31),
                   # the window of MONTHS_BY_DAY: the year, the terms that end in it, the payments after it
                   "months_from": date(year - 4, 1, 1), "months_to": date(year + 1, 12, 31)}
-        await self.session.execute(text("drop table if exists kpi_overpaid"))
-        # With little memory the planner merges the ordered totals with the operations' primary key
-        # instead of hashing ~700k totals (faster in bench.domain at 1M operations).
-        await self.session.execute(text("set local work_mem = '4MB'"))
-        await self.create_table_as("kpi_overpaid", by_id_ranges(OVERPAID, await self.id_ranges(), params), params,
-                                   temp=True)
         await self.tune()
-        # The planner guesses ~700k groups for pays_by_day (there are a few thousand: day and month
-        # keys) and so finds a parallel plan not worth its tuple transfers; at this cost it takes one.
-        await self.session.execute(text("set local parallel_tuple_cost = 0.01"))
         return await self.insert_rows("kpi_monthly", COLUMNS, f"""
-            with {RATE_CALENDAR}, {FLOWS},
+            with {RATE_CALENDAR}, {flows(await self.id_ranges(PAYS_RANGES), params)},
             months as (
                 select m as month, (make_date(:year, m, 1) + interval '1 month - 1 day')::date as month_end,
                        :year * 12 + m - 1 as idx
