@@ -171,7 +171,7 @@ class RebuildRepository(BaseRepository):
         return [(first, last) for first, last in ranges]
 
     async def create_build_as(self, table: str, columns: Sequence[str], select: str, params: dict[str, Any], *,
-                              referenced: bool = False) -> int:
+                              referenced: bool = False, partial_scans: bool = False) -> int:
         """Create `<table>_build` (see `start_build`) from the rows of `select`, whose columns are `table`'s,
         named `columns` in its order; the row count.
 
@@ -185,7 +185,8 @@ class RebuildRepository(BaseRepository):
             await self._refuse_referenced(table)
         build = await self._build_name(table)
         await self.session.execute(text(f"drop table if exists {build}"))
-        rows = await self.create_table_as(build, await self.typed(table, columns, select), params)
+        rows = await self.create_table_as(build, await self.typed(table, columns, select), params,
+                                          partial_scans=partial_scans)
         constraints = (await self.session.execute(text("""
             select string_agg(c, ', ') from (
                 select format('alter column %I set default %s', a.attname, pg_get_expr(d.adbin, d.adrelid)) as c
@@ -226,20 +227,24 @@ class RebuildRepository(BaseRepository):
             raise RuntimeError(f"the select for {table} has columns {sorted(columns)}, the table {sorted(names)}")
         return f"select {casts} from ({select}) as s({', '.join(columns)})"
 
-    async def create_table_as(self, table: str, select: str, params: dict[str, Any], *, temp: bool = False) -> int:
+    async def create_table_as(self, table: str, select: str, params: dict[str, Any], *, temp: bool = False,
+                              partial_scans: bool = False) -> int:
         """CREATE [TEMP] TABLE `table` AS `select` (with `by_id_ranges` branches, see there); the row count.
 
         Without partial scans, each branch of a `by_id_ranges` select runs whole in one process, the
         branches spread over the workers, instead of every process running its share of every branch
-        (each with its own full payment totals for it).
+        (each with its own full payment totals for it). With `partial_scans`, for a select without
+        branches, the workers share its scans as they do by default.
         """
-        await self.session.execute(text("set local min_parallel_table_scan_size = '1TB'"))
-        await self.session.execute(text("set local min_parallel_index_scan_size = '1TB'"))
+        if not partial_scans:
+            await self.session.execute(text("set local min_parallel_table_scan_size = '1TB'"))
+            await self.session.execute(text("set local min_parallel_index_scan_size = '1TB'"))
         kind = "temp table" if temp else "table"
         suffix = " on commit drop" if temp else ""
         result = await self.session.execute(text(f"create {kind} {table}{suffix} as {select}"), params)
-        await self.session.execute(text("reset min_parallel_table_scan_size"))
-        await self.session.execute(text("reset min_parallel_index_scan_size"))
+        if not partial_scans:
+            await self.session.execute(text("reset min_parallel_table_scan_size"))
+            await self.session.execute(text("reset min_parallel_index_scan_size"))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def _refuse_referenced(self, table: str) -> None:

@@ -127,6 +127,26 @@ async def test_loading_twice_changes_nothing_and_a_changed_line_counts_as_update
     assert await data.db.fetchval("select face_value from operations where code = 'OP1'") == D("1200.00")
 
 
+STAGING = "select count(*) from pg_class where relname in ('etl_fields', 'etl_calendar')"
+
+
+async def test_the_staging_tables_never_outlive_a_load(
+        repositories: RepositoryFactory, data: FactoringData, inbox: Inbox) -> None:
+    # etl_fields and etl_calendar are unlogged tables, not temporary ones (parallel workers read them):
+    # each load drops them before it commits, and a failed load rolls their creation back
+    batch(inbox, "first")
+    await run_etl(repositories, RecordingProgress(), "first")  # a first load (swaps)
+    assert await data.db.fetchval(STAGING) == 0
+    batch(inbox, "later", OPERATIONS.replace("PEN,1000.00", "PEN,1200.00"))
+    await run_etl(repositories, RecordingProgress(), "later")  # upserts
+    assert await data.db.fetchval(STAGING) == 0
+    inbox.batch("broken", clients=CLIENTS, debtors=DEBTORS, operations="code,wrong\nOP1,x")
+    with pytest.raises(EtlError):
+        await run_etl(repositories, RecordingProgress(), "broken")
+    assert await data.db.fetchval(STAGING) == 0
+    assert await data.db.fetchval("select face_value from operations where code = 'OP1'") == D("1200.00")
+
+
 async def test_a_wrong_header_fails_the_whole_batch_and_marks_it_failed(
         repositories: RepositoryFactory, data: FactoringData, inbox: Inbox) -> None:
     inbox.batch("bad", clients="taxid,name\n1,A", debtors=DEBTORS)

@@ -114,9 +114,9 @@ async def _first_load(repo: EtlRepository, batch: str, path: Path, spec: CsvFile
                       written: bool, duplicates: bool) -> dict[str, int]:
     """Insert the good lines, then, only when some line was left out, check every line for its reason:
     a clean file (the usual case) is checked once, by the insert's own filter."""
-    source = repo.good_lines(spec, exact=exact, duplicates=duplicates)
-    loaded = await repo.fill_empty(spec, source)
+    loaded = await repo.fill_empty(spec, repo.good_lines(spec, exact=exact, duplicates=duplicates, parallel=True))
     if loaded is None:  # a table a swap cannot replace: row by row
+        source = repo.good_lines(spec, exact=exact, duplicates=duplicates)
         loaded = await repo.insert_into_empty(spec.name, f"{source} {spec.insert}")
     rejected = 0
     if loaded < data_lines:
@@ -145,6 +145,7 @@ async def load_batch(repositories: RepositoryFactory, progress: ProgressReporter
                              found["loaded"], found["updated"], found["rejected"])
             if not counts:
                 raise EtlError(f"batch {batch!r} has none of {', '.join(s.filename for s in CSV_FILES)}")
+            await repo.drop_staging()
             await repo.record_batch(batch, "loaded", counts, None)
     except Exception as exc:
         # The load rolled back as a whole; remember why, so the batch shows as failed and stays pending.
