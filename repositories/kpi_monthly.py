@@ -65,25 +65,39 @@ live as not materialized (
 # portfolio: sums per day, currency and the months the events need (a few thousand groups each).
 # Payments of operations disbursed after the year only make events after it, which `deltas` drops.
 #
-# The pass over the payments is split into ranges of operation ids (by_id_ranges), each summed whole
-# in one process, and the few thousand sums of each range are added up after: as one select, the
-# planner, which guesses ~700k groups for these keys, sends every joined payment row to one process
-# to sum. The same pass totals each operation's payments too (a second grouping set, in the same
-# pass) and keeps the operations paid more than their face value by the year end (few; see
-# PORTFOLIO): `op_id` is null on the day sums and names the operation on those.
+# Both passes are split into ranges of operation ids (by_id_ranges), each range summed whole in one
+# process, all the branches of both passes in one Parallel Append, so that the processes go from
+# one to the next without waiting for a pass to end; the few thousand sums of each range are added
+# up after (`kind` tells the passes apart). As one select, the planner, which guesses ~700k groups
+# for the payments' keys, sends every joined payment row to one process to sum. The payments pass
+# totals each operation's payments too (a second grouping set, in the same pass) and keeps the
+# operations paid more than their face value by the year end (few; see PORTFOLIO): `op_id` is null
+# on the day sums and names the operation on those. Financed and income are divided once per group
+# (INCOME_BEFORE_DIVISION).
 #
 # Ranges: one for each of PostgreSQL's two parallel workers per query (its default
 # max_parallel_workers_per_gather) and one for this backend, which takes one too, the sums being
 # small (a rebuild's backend writes every row, hence ID_RANGES: four ranges for the two workers).
-PAYS_RANGES = 3
+RANGES = 3
+OPS_BRANCH = f"""
+select 'o' as kind, o.disbursed_on as day, o.currency, null::int as enter_idx, {TURNS_LATE_IDX} as turns_late_idx,
+       count(*) as n, sum(o.face_value) as face_value,
+       sum(case when o.disbursed_on >= :lo then o.face_value * o.advance_pct end) as financed,
+       sum(case when o.disbursed_on >= :lo then {INCOME_BEFORE_DIVISION} end) as income,
+       sum(case when o.disbursed_on >= :lo then o.commission end) as commission,
+       null::numeric as amount, null::bigint as op_id
+from operations o
+where o.status <> :excluded and o.disbursed_on <= :year_end and o.id between :id_lo and :id_hi
+group by 2, 3, 5"""
+
 PAYS_BRANCH = f"""
-select p.paid_on as day, o.currency, {ENTER_IDX} as enter_idx, {TURNS_LATE_IDX} as turns_late_idx,
-       sum(p.amount) as amount,
-       o.id as op_id
+select 'p' as kind, p.paid_on as day, o.currency, {ENTER_IDX} as enter_idx, {TURNS_LATE_IDX} as turns_late_idx,
+       null::bigint as n, null::numeric as face_value, null::numeric as financed, null::numeric as income,
+       null::numeric as commission, sum(p.amount) as amount, o.id as op_id
 from payments p join operations o on o.id = p.operation_id
 where o.status <> :excluded and p.paid_on <= :year_end
   and o.id between :id_lo and :id_hi and p.operation_id between :id_lo and :id_hi
-group by grouping sets ((1, 2, 3, 4), (o.id, o.face_value, o.disbursed_on))
+group by grouping sets ((2, 3, 4, 5), (o.id, o.face_value, o.disbursed_on))
 having grouping(o.id) = 1 or (sum(p.amount) > o.face_value and o.disbursed_on <= :year_end)"""
 
 
@@ -91,20 +105,20 @@ def flows(ranges: Sequence[tuple[int, int]], params: dict[str, Any]) -> str:
     """CTEs `ops_by_day`, `pays_by_day`, `overpaid` (their ids) and those of `pen_by_day`, over `ranges`
     of operation ids (`RebuildRepository.id_ranges`)."""
     return f"""
+by_branch as materialized (
+    {by_id_ranges(OPS_BRANCH, ranges, params)}
+    union all
+    {by_id_ranges(PAYS_BRANCH, ranges, params)}),
 ops_by_day as materialized (
-    select o.disbursed_on as day, o.currency, {TURNS_LATE_IDX} as turns_late_idx, count(*) as n,
-           sum(o.face_value) as face_value,
-           sum(case when o.disbursed_on >= :lo then o.face_value * o.advance_pct end) * 0.01 as financed,
-           sum(case when o.disbursed_on >= :lo then {INCOME_BEFORE_DIVISION} end) * 0.01 / :day_count
-           + sum(case when o.disbursed_on >= :lo then o.commission end) as income
-    from operations o where o.status <> :excluded and o.disbursed_on <= :year_end
+    select day, currency, turns_late_idx, sum(n) as n, sum(face_value) as face_value,
+           sum(financed) * 0.01 as financed, sum(income) * 0.01 / :day_count + sum(commission) as income
+    from by_branch where kind = 'o'
     group by 1, 2, 3),
-pays_by_branch as materialized ({by_id_ranges(PAYS_BRANCH, ranges, params)}),
 pays_by_day as materialized (
     select day, currency, enter_idx, greatest(enter_idx, turns_late_idx) as late_idx, sum(amount) as amount
-    from pays_by_branch where op_id is null
+    from by_branch where kind = 'p' and op_id is null
     group by 1, 2, 3, 4),
-overpaid as materialized (select op_id as id from pays_by_branch where op_id is not null),
+overpaid as materialized (select op_id as id from by_branch where kind = 'p' and op_id is not null),
 {pen_by_day("ops_by_day", "pays_by_day")}"""
 
 
@@ -191,7 +205,7 @@ class KpiMonthlyRepository(RebuildRepository):
                   "months_from": date(year - 4, 1, 1), "months_to": date(year + 1, 12, 31)}
         await self.tune()
         return await self.insert_rows("kpi_monthly", COLUMNS, f"""
-            with {RATE_CALENDAR}, {flows(await self.id_ranges(PAYS_RANGES), params)},
+            with {RATE_CALENDAR}, {flows(await self.id_ranges(RANGES), params)},
             months as (
                 select m as month, (make_date(:year, m, 1) + interval '1 month - 1 day')::date as month_end,
                        :year * 12 + m - 1 as idx
