@@ -60,7 +60,7 @@ INCOME = ("o.face_value * o.advance_pct / 100 * o.monthly_rate * (o.due_on - o.d
 # The same income summed over many operations: sum(INCOME_BEFORE_DIVISION) * 0.01 / :day_count + sum(commission).
 # Numeric products are exact, so the division once per group in place of twice per row gives the exact
 # sum where per row each quotient is rounded (to 16 significant digits at least): the same cents, and
-# numeric division is what a row of those sums costs most (bench.domain: kpi_acumulado).
+# numeric division is what a row of those sums costs most (kpi_acumulado's pass over the operations).
 INCOME_BEFORE_DIVISION = "o.face_value * o.advance_pct * o.monthly_rate * (o.due_on - o.disbursed_on)"
 
 def pen_by_day(placed: str, collected: str) -> str:

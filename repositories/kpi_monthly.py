@@ -104,6 +104,7 @@ having grouping(o.id) = 1 or (sum(p.amount) > o.face_value and o.disbursed_on <=
 def flows(ranges: Sequence[tuple[int, int]], params: dict[str, Any]) -> str:
     """CTEs `ops_by_day`, `pays_by_day`, `overpaid` (their ids) and those of `pen_by_day`, over `ranges`
     of operation ids (`RebuildRepository.id_ranges`)."""
+    # both passes over the same ranges: their :id_lo_N and :id_hi_N are the same parameters
     return f"""
 by_branch as materialized (
     {by_id_ranges(OPS_BRANCH, ranges, params)}

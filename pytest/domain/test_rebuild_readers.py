@@ -112,18 +112,30 @@ def assert_old_until_the_commit_then_new(seen: list[tuple[str, Any]], old: tuple
     assert answers[answers.index(new):] == [new] * (len(answers) - answers.index(new))
 
 
-async def test_report_readers_see_the_old_rows_until_the_commit_then_the_new(
-        repositories: RepositoryFactory, data: FactoringData, servers: dict[str, Any]) -> None:
+async def read_through_a_report_rerun(repositories: RepositoryFactory, data: FactoringData, dsn: str,
+                                      changes: list[str], pause_at: str
+                                      ) -> tuple[tuple[Any, ...], list[tuple[str, Any]], PausingProgress]:
+    """report_operations built over 3000 operations, `changes` made to them, then a rerun read by
+    `rebuild_while_reading`, paused at the progress message `pause_at`: the totals before, what the
+    readers saw, and the rerun's progress."""
     await portfolio(data, 3000)
     await rebuild_report_operations(repositories, RecordingProgress())
     old = tuple(await data.db.fetchrow(REPORT_TOTALS))
-    await data.db.execute("update operations set face_value = face_value + 1 where id % 7 = 0")
-    await data.db.execute("update operations set status = 'cancelled' where id % 11 = 0")
+    for change in changes:
+        await data.db.execute(change)
+    progress = PausingProgress(pause_at)
+    seen = await rebuild_while_reading(dsn, REPORT_TOTALS, lambda p: rebuild_report_operations(repositories, p),
+                                       progress)
+    return old, seen, progress
 
+
+async def test_report_readers_see_the_old_rows_until_the_commit_then_the_new(
+        repositories: RepositoryFactory, data: FactoringData, servers: dict[str, Any]) -> None:
     # paused after the new rows are in, just before the swap: the longest a reader could be kept waiting
-    progress = PausingProgress("swapping")
-    seen = await rebuild_while_reading(servers["postgres"].dsn, REPORT_TOTALS,
-                                       lambda p: rebuild_report_operations(repositories, p), progress)
+    old, seen, _ = await read_through_a_report_rerun(
+        repositories, data, servers["postgres"].dsn,
+        ["update operations set face_value = face_value + 1 where id % 7 = 0",
+         "update operations set status = 'cancelled' where id % 11 = 0"], "swapping")
 
     new = tuple(await data.db.fetchrow(REPORT_TOTALS))
     assert new != old and new[0] < old[0]
@@ -132,15 +144,10 @@ async def test_report_readers_see_the_old_rows_until_the_commit_then_the_new(
 
 async def test_report_readers_see_the_old_rows_until_a_rerun_that_changes_rows_in_place_commits(
         repositories: RepositoryFactory, data: FactoringData, servers: dict[str, Any]) -> None:
-    await portfolio(data, 3000)
-    await rebuild_report_operations(repositories, RecordingProgress())
-    old = tuple(await data.db.fetchrow(REPORT_TOTALS))
-    await data.db.execute("update operations set face_value = face_value + 1 where id % 100 = 0")
-
     # paused after the changed rows are deleted and inserted, before the commit
-    progress = PausingProgress("totalling")
-    seen = await rebuild_while_reading(servers["postgres"].dsn, REPORT_TOTALS,
-                                       lambda p: rebuild_report_operations(repositories, p), progress)
+    old, seen, progress = await read_through_a_report_rerun(
+        repositories, data, servers["postgres"].dsn,
+        ["update operations set face_value = face_value + 1 where id % 100 = 0"], "totalling")
 
     assert any(m.startswith("changing 30 rows") for _, _, m in progress.updates)
     new = tuple(await data.db.fetchrow(REPORT_TOTALS))
