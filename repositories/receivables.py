@@ -99,10 +99,12 @@ class ReceivablesRepository(RebuildRepository):
         per client, sums of the detail rows' PEN balances, in total and per bucket; returns the
         snapshot's totals (operations and PEN balance per bucket, summary row counts).
 
-        Sums per (debtor, bucket) and per (client, bucket) come from one pass over the detail (grouping
-        sets, both hashed at once: the detail is read and each row's cents computed once, where a pass
-        per summary, neither of which ran in parallel, did both twice); the summaries pivot those few
-        groups per party, then join the names to the summary rows; the totals sum the debtor groups.
+        Sums per (debtor, bucket) and per (client, bucket) come from two GROUP BYs of the detail in one
+        UNION ALL, which PostgreSQL runs side by side, one in a parallel worker (a Parallel Append):
+        grouping sets, which read the detail and compute each row's cents once, have no parallel plan
+        and took longer in one process (one 1M server, in psql: 0.64-0.66 s against 0.47-0.50 s). The
+        summaries pivot those few groups per party, then join the names to the summary rows; the totals
+        sum the debtor groups.
         """
         params: dict[str, Any] = {"as_of": as_of}
         columns = ", ".join(b.column for b in buckets)
@@ -115,13 +117,14 @@ class ReceivablesRepository(RebuildRepository):
         # the pivot), back to PEN at the end. A bigint holds 92 quadrillion PEN in cents per group.
         await self.session.execute(text("set local work_mem = '64MB'"))
         await self.session.execute(text("drop table if exists receivables_groups"))
-        # by_debtor: a group of the (debtor_id, bucket) set, party_id its debtor; else its client
+        # by_debtor: a group per (debtor_id, bucket), party_id its debtor; else per (client_id, bucket)
+        cents = "count(*) as n, cast(sum(cast(r.outstanding_pen * 100 as bigint)) as bigint) as cents"
         await self.session.execute(text(
             "create temp table receivables_groups on commit drop as "
-            "select grouping(r.client_id) = 1 as by_debtor, "
-            "case when grouping(r.client_id) = 1 then r.debtor_id else r.client_id end as party_id, r.bucket, "
-            "count(*) as n, cast(sum(cast(r.outstanding_pen * 100 as bigint)) as bigint) as cents "
-            f"from {builds['receivables']} r group by grouping sets ((r.debtor_id, r.bucket), (r.client_id, r.bucket))"))
+            f"select true as by_debtor, r.debtor_id as party_id, r.bucket, {cents} "
+            f"from {builds['receivables']} r group by r.debtor_id, r.bucket "
+            f"union all select false, r.client_id, r.bucket, {cents} "
+            f"from {builds['receivables']} r group by r.client_id, r.bucket"))
         counts: dict[str, int] = {}
         for table, key, parties, by_debtor in (("receivables_by_debtor", "debtor_id", "debtors", True),
                                                ("receivables_by_client", "client_id", "clients", False)):
