@@ -15,9 +15,9 @@ LOADED_TABLES = ("clients", "debtors", "operations", "payments")
 # Consecutive ranges of operation ids a rebuild's big select is split into (see `by_id_ranges`).
 # Each process (PostgreSQL's two parallel workers per query by default, and this backend, which also
 # writes every row) takes the next range when it finishes one: with 4 ranges one worker ran two while
-# the others waited; 8 ranges of an eighth each end within an eighth of each other. bench.domain's
-# rebuilds, alternated on one 1M server: CREATE TABLE AS of report_operations 1.63-2.03 s against
-# 2.06-2.26 s with 4 (12 and 16 ranges: slower again, each branch hashes the names anew).
+# the others waited; 8 ranges of an eighth each end within an eighth of each other. In psql on one
+# 1M server, alternated: CREATE TABLE AS of report_operations 1.63-2.07 s against 2.01-2.28 s with 4
+# (12 and 16 ranges: slower again, each branch hashes the names anew).
 ID_RANGES = 8
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 

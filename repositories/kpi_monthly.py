@@ -78,8 +78,8 @@ live as not materialized (
 # Ranges: two for each of PostgreSQL's two parallel workers per query (its default
 # max_parallel_workers_per_gather) and two for this backend, which takes its share, the sums being
 # small. Each process takes the next range when it finishes one, so ranges of a sixth end closer
-# together than thirds (alternated on one 1M server: 2.27-2.75 s against 2.19-3.09 s with 3, medians
-# 2.45-2.59 against 2.77; 8 and 9 ranges were slower: a range too many lands on one process).
+# together than thirds (whole tasks alternated on one 1M server: medians 2.32-2.59 s over three sets
+# of rounds against 2.77 s with 3; 8 and 9 ranges were slower, medians 2.86 and 2.70 s).
 RANGES = 6
 OPS_BRANCH = f"""
 select 'o' as kind, o.disbursed_on as day, o.currency, null::int as enter_idx, {TURNS_LATE_IDX} as turns_late_idx,

@@ -118,12 +118,12 @@ class ReceivablesRepository(RebuildRepository):
         await self.session.execute(text("set local work_mem = '64MB'"))
         await self.session.execute(text("drop table if exists receivables_groups"))
         # by_debtor: a group per (debtor_id, bucket), party_id its debtor; else per (client_id, bucket)
-        cents = "count(*) as n, cast(sum(cast(r.outstanding_pen * 100 as bigint)) as bigint) as cents"
+        per_group = "count(*) as n, cast(sum(cast(r.outstanding_pen * 100 as bigint)) as bigint) as cents"
         await self.session.execute(text(
             "create temp table receivables_groups on commit drop as "
-            f"select true as by_debtor, r.debtor_id as party_id, r.bucket, {cents} "
+            f"select true as by_debtor, r.debtor_id as party_id, r.bucket, {per_group} "
             f"from {builds['receivables']} r group by r.debtor_id, r.bucket "
-            f"union all select false, r.client_id, r.bucket, {cents} "
+            f"union all select false, r.client_id, r.bucket, {per_group} "
             f"from {builds['receivables']} r group by r.client_id, r.bucket"))
         counts: dict[str, int] = {}
         for table, key, parties, by_debtor in (("receivables_by_debtor", "debtor_id", "debtors", True),
