@@ -43,12 +43,24 @@ def fx(currency: str, rate: str) -> str:
     return f"(case when {currency} = 'USD' then {rate} else 1 end)"
 
 
+def money(amount: str) -> str:
+    """`amount` as numeric(18, 2), the type of every amount column of the output tables, rounded to cents
+    as round(amount, 2) rounds (half away from zero).
+
+    A value of a column of that type is left as it is (PostgreSQL adds no cast to the type a value
+    has already). A select whose amounts have the column's type spares the rebuild's casts to it
+    (`RebuildRepository.typed`), numeric operations that run per row, and, with nothing else to cast,
+    the whole projection they ran in."""
+    return f"cast({amount} as numeric(18, 2))"
+
+
 def pen_cents(amount: str, currency: str, rate: str) -> str:
-    """`amount` (cents at most: a numeric(18,2) value or a difference of them) in PEN, rounded to cents.
+    """`amount` (cents at most: a numeric(18,2) value or a difference of them) in PEN, rounded to cents,
+    as numeric(18, 2) (see `money`).
 
     The same value as round(amount * fx(...), 2), without the multiplication and the rounding for
     PEN amounts (most rows): numeric arithmetic runs per row and is not cheap."""
-    return f"(case when {currency} = 'USD' then round(({amount}) * {rate}, 2) else {amount} end)"
+    return f"(case when {currency} = 'USD' then {money(f'({amount}) * {rate}')} else {money(amount)} end)"
 
 
 def month_index(day: str) -> str:
@@ -176,7 +188,7 @@ class RebuildRepository(BaseRepository):
         return [(first, last) for first, last in ranges]
 
     async def create_build_as(self, table: str, columns: Sequence[str], select: str, params: dict[str, Any], *,
-                              referenced: bool = False, partial_scans: bool = False) -> int:
+                              referenced: bool = False, partial_scans: bool = False, writer: bool = False) -> int:
         """Create `<table>_build` (see `start_build`) from the rows of `select`, whose columns are `table`'s,
         named `columns` in its order; the row count.
 
@@ -185,13 +197,14 @@ class RebuildRepository(BaseRepository):
         not-null and check constraints, under their names, checked in one scan after the rows;
         keys, indexes and foreign keys come with `swap_in`, as for `start_build`. With `referenced`, foreign
         keys may refer to `table`: the caller drops them before `swap_in` and re-creates them after.
+        `partial_scans` and `writer`: see `create_table_as`.
         """
         if not referenced:
             await self._refuse_referenced(table)
         build = await self._build_name(table)
         await self.session.execute(text(f"drop table if exists {build}"))
         rows = await self.create_table_as(build, await self.typed(table, columns, select), params,
-                                          partial_scans=partial_scans)
+                                          partial_scans=partial_scans, writer=writer)
         constraints = (await self.session.execute(text("""
             select string_agg(c, ', ') from (
                 select format('alter column %I set default %s', a.attname, pg_get_expr(d.adbin, d.adrelid)) as c
@@ -233,23 +246,32 @@ class RebuildRepository(BaseRepository):
         return f"select {casts} from ({select}) as s({', '.join(columns)})"
 
     async def create_table_as(self, table: str, select: str, params: dict[str, Any], *, temp: bool = False,
-                              partial_scans: bool = False) -> int:
+                              partial_scans: bool = False, writer: bool = False) -> int:
         """CREATE [TEMP] TABLE `table` AS `select` (with `by_id_ranges` branches, see there); the row count.
 
         Without partial scans, each branch of a `by_id_ranges` select runs whole in one process, the
         branches spread over the workers, instead of every process running its share of every branch
         (each with its own full payment totals for it). With `partial_scans`, for a select without
         branches, the workers share its scans as they do by default.
+
+        With `writer`, for a select of as many rows as it reads, this backend only writes the rows the
+        workers send (parallel_leader_participation off; it still runs the select when no worker is
+        free). Running branches itself, it let the workers wait with full queues: report_operations'
+        CREATE TABLE AS at 1M took 0.96-1.03 s against 1.04-1.09 s (psql, alternated).
         """
         if not partial_scans:
             await self.session.execute(text("set local min_parallel_table_scan_size = '1TB'"))
             await self.session.execute(text("set local min_parallel_index_scan_size = '1TB'"))
+        if writer:
+            await self.session.execute(text("set local parallel_leader_participation = off"))
         kind = "temp table" if temp else "table"
         suffix = " on commit drop" if temp else ""
         result = await self.session.execute(text(f"create {kind} {table}{suffix} as {select}"), params)
         if not partial_scans:
             await self.session.execute(text("reset min_parallel_table_scan_size"))
             await self.session.execute(text("reset min_parallel_index_scan_size"))
+        if writer:
+            await self.session.execute(text("reset parallel_leader_participation"))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def _refuse_referenced(self, table: str) -> None:

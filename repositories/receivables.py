@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import text
 
-from repositories.factoring_sql import RebuildRepository, by_id_ranges, pen_cents
+from repositories.factoring_sql import RebuildRepository, by_id_ranges, money, pen_cents
 
 
 class Bucket(Protocol):
@@ -83,7 +83,7 @@ class ReceivablesRepository(RebuildRepository):
             with paid as (select operation_id, sum(amount) as total from payments
                           where paid_on <= :as_of and operation_id between :id_lo and :id_hi group by operation_id)
             select o.id, cast(:as_of as date), o.code, o.client_id, o.debtor_id, o.currency, o.face_value,
-                   coalesce(p.total, 0), o.face_value - coalesce(p.total, 0),
+                   coalesce({money('p.total')}, {money('0')}), {money('o.face_value - coalesce(p.total, 0)')},
                    {pen_cents('o.face_value - coalesce(p.total, 0)', 'o.currency', 'cast(:sell as numeric)')},
                    o.due_on, {days}, {bucket}
             from operations o

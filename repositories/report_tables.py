@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from repositories.factoring_sql import RATE_CALENDAR, RebuildRepository, by_id_ranges, pen_cents
+from repositories.factoring_sql import RATE_CALENDAR, RebuildRepository, by_id_ranges, money, pen_cents
 
 # The columns of report_operations, in the order of the rebuild's select.
 COLUMNS = ("operation_id", "code", "client_name", "debtor_name", "currency", "face_value", "face_value_pen",
@@ -48,10 +48,9 @@ class ReportTablesRepository(RebuildRepository):
             select o.id, o.code, c.name as client_name, d.name as debtor_name, o.currency, o.face_value,
                    {pen_cents('o.face_value', 'o.currency', sell)},
                    -- x / 100 as x * 0.01: the same exact value (numeric), without a numeric division per row
-                   round(o.face_value * o.advance_pct * (case when o.currency = 'USD' then {sell} * 0.01 else 0.01 end),
-                         2),
+                   {money(f"o.face_value * o.advance_pct * (case when o.currency = 'USD' then {sell} * 0.01 else 0.01 end)")},
                    o.disbursed_on, o.due_on, o.due_on - o.disbursed_on, o.status,
-                   coalesce(p.total, 0), p.last_on
+                   coalesce({money('p.total')}, {money('0')}), p.last_on
             from operations o
             join clients c on c.id = o.client_id
             join debtors d on d.id = o.debtor_id
@@ -63,7 +62,7 @@ class ReportTablesRepository(RebuildRepository):
         operation (see `_select`); the row count."""
         select, params = await self._select(excluded=excluded, rates_until=rates_until)
         return await self.create_build_as("report_operations", COLUMNS, by_id_ranges(select, await self.id_ranges(),
-                                                                                     params), params)
+                                                                                     params), params, writer=True)
 
     async def stage_changes(self, *, excluded: str, rates_until: date, cap: int) -> int:
         """Create the temporary table `report_changes`: the rows of `_select` that the table does not hold
