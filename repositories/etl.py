@@ -331,7 +331,7 @@ class EtlRepository(RebuildRepository):
         select = ", ".join(f"{values.get(name, default or 'null')} as {name}" for name, _, default in columns)
         names = [name for name, _, _ in columns]
         rows = await self.create_build_as(table, names, f"select {select} from ({source} select * from etl_checked) "
-                                          "as etl_checked", params, referenced=True, partial_scans=True)
+                                          "as etl_checked", params, referenced=True, partial_scans=True, writer=True)
         for _, drop, _ in referring:
             await self.session.execute(text(drop))
         await self.swap_in(table)
