@@ -257,9 +257,9 @@ class RebuildRepository(BaseRepository):
         With `writer`, for a select of as many rows as it reads, this backend only writes the rows the
         workers send (parallel_leader_participation off; it still runs the select when no worker is
         free). Running its share of the select, it let the workers wait with full queues. Alternated at 1M:
-        report_operations' CREATE TABLE AS 0.96-1.03 s against 1.04-1.09 s (alone); the ETL's first
-        load, whose tables are copied from its checked staging so, a median of 8.49 s against 8.63 s
-        (8 runs each).
+        report_operations' CREATE TABLE AS 0.96-1.03 s against 1.04-1.09 s (the statement alone); the
+        ETL's first load (its tables copied from the checked staging), a median of 8.49 s against
+        8.63 s (8 runs each).
         """
         if not partial_scans:
             await self.session.execute(text("set local min_parallel_table_scan_size = '1TB'"))
