@@ -120,3 +120,17 @@ async def db(servers: dict[str, Any]) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def repositories(servers: dict[str, Any]) -> AsyncIterator[Any]:
+    """The services' entry point (a RepositoryFactory), on a pool-less engine bound to this test's event loop."""
+    from config.database import build_engine
+    from config.repository_factory import RepositoryFactory
+    from config.settings import get_settings
+
+    engine = build_engine(get_settings().database, pooled=False)
+    try:
+        yield RepositoryFactory(engine)
+    finally:
+        await engine.dispose()

@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 
 import pytest
-from config.repository_factory import RepositoryFactory
 from factories.factoring import FactoringData
 from factories.inbox import Inbox
 
@@ -39,19 +38,6 @@ async def clean_domain(servers: dict[str, Any]) -> AsyncIterator[None]:
         await conn.execute(f"truncate {', '.join(DOMAIN_TABLES)} restart identity")
     finally:
         await conn.close()
-
-
-@pytest.fixture
-async def repositories(servers: dict[str, Any]) -> AsyncIterator[RepositoryFactory]:
-    """The services' entry point, on a pool-less engine bound to this test's event loop."""
-    from config.database import build_engine
-    from config.settings import get_settings
-
-    engine = build_engine(get_settings().database, pooled=False)
-    try:
-        yield RepositoryFactory(engine)
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
